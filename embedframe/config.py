@@ -1,0 +1,262 @@
+"""Configuration: every option, validated and normalised once, and the environment read in one place.
+
+``EmbedConfig`` is immutable and reusable: make one in a notebook and pass it to every call
+(``df.embed("text", config=cfg)``); keyword options given to a call override it for that
+call only (``cfg.replace(...)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+from .models import ModelInfo, model_info
+
+__all__ = ["EmbedConfig", "resolve_config"]
+
+LongTextPolicy = Literal["chunk", "truncate", "error"]
+EmptyPolicy = Literal["null", "error"]
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_MODEL = "text-embedding-3-small"
+
+_ENV = {
+    "api_key": "OPENAI_API_KEY",
+    "base_url": "OPENAI_BASE_URL",
+    "organization": "OPENAI_ORG_ID",
+    "project": "OPENAI_PROJECT_ID",
+}
+
+
+def _from_environment() -> dict[str, str]:
+    """The settings the openai SDK reads from the environment; the only place we read it."""
+    found = {}
+    for name, var in _ENV.items():
+        value = os.environ.get(var, "").strip()
+        if value:
+            found[name] = value
+    return found
+
+
+@dataclass(frozen=True, kw_only=True, repr=False)
+class EmbedConfig:
+    """All options of an embedding job.
+
+    Unset ``api_key``, ``base_url``, ``organization`` and ``project`` are taken from
+    ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID``
+    when the config is made.
+    """
+
+    api_key: str | None = None
+    base_url: str | None = None
+    """Root of the API, e.g. ``https://api.openai.com/v1``; requests go to ``{base_url}/embeddings``."""
+    model: str = DEFAULT_MODEL
+    dimensions: int | None = None
+    user: str | None = None
+    organization: str | None = None
+    project: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Extra HTTP headers sent with every request."""
+
+    encoding: str | None = None
+    """tiktoken encoding; default: the model's (``cl100k_base`` for OpenAI's models)."""
+    max_input_tokens: int | None = None
+    """Most tokens in one input; default: the model's limit (8191 for OpenAI's models)."""
+    long_text: LongTextPolicy = "chunk"
+    """What to do with a text over ``max_input_tokens``: ``chunk``, ``truncate`` or ``error``."""
+    chunk_tokens: int | None = None
+    """Tokens per chunk; default ``max_input_tokens``."""
+    chunk_overlap: int = 0
+    """Tokens shared by consecutive chunks."""
+    empty: EmptyPolicy = "null"
+    """Empty or whitespace-only strings: a null vector (``null``) or an error (``error``)."""
+
+    max_inputs_per_request: int = 2048
+    max_tokens_per_request: int = 300_000
+    concurrency: int = 8
+    """Requests in flight at once."""
+    timeout: float = 60.0
+    """Seconds allowed for one request."""
+    max_retries: int = 6
+    """Retries of one request after a 429, a 5xx, a timeout or a dropped connection."""
+    wait_initial: float = 0.5
+    """First backoff wait, in seconds; it doubles with each retry."""
+    wait_max: float = 30.0
+    """Longest backoff wait, in seconds."""
+    max_retry_wait: float = 120.0
+    """Longest single wait a server's ``Retry-After`` may ask for before the job stops."""
+    progress: bool | None = None
+    """Progress bar: ``True`` always, ``False`` never, ``None`` only for jobs that take a while."""
+
+    def __post_init__(self) -> None:
+        env = _from_environment()
+        for name in _ENV:
+            if getattr(self, name) is None and name in env:
+                object.__setattr__(self, name, env[name])
+        if self.base_url is not None:
+            object.__setattr__(self, "base_url", _normalise_url(self.base_url))
+        object.__setattr__(self, "headers", dict(self.headers))
+        self._validate()
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "api_key" and value is not None:
+                value = "***"
+            if f.name == "headers" and value:
+                value = {k: "***" for k in value}
+            parts.append(f"{f.name}={value!r}")
+        return f"EmbedConfig({', '.join(parts)})"
+
+    def replace(self, **changes: Any) -> EmbedConfig:
+        """A copy with ``changes`` applied and validated."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) {sorted(unknown)}; "
+                f"the options are {sorted(f.name for f in dataclasses.fields(self))}"
+            )
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def model_info(self) -> ModelInfo:
+        """The model table's entry for ``model``."""
+        return model_info(self.model)
+
+    @property
+    def endpoint(self) -> str:
+        """The URL of the embeddings route."""
+        return f"{self.base_url or OPENAI_BASE_URL}/embeddings"
+
+    @property
+    def tokenizer_name(self) -> str:
+        return self.encoding or self.model_info.encoding
+
+    @property
+    def input_limit(self) -> int:
+        """Most tokens per input."""
+        return self.max_input_tokens or self.model_info.max_input_tokens
+
+    @property
+    def window(self) -> int:
+        """Tokens per chunk."""
+        return self.chunk_tokens or self.input_limit
+
+    def _validate(self) -> None:
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ConfigError(f"model must be a non-empty string, got {self.model!r}")
+        for name in (
+            "dimensions",
+            "max_input_tokens",
+            "chunk_tokens",
+            "max_inputs_per_request",
+            "max_tokens_per_request",
+            "concurrency",
+        ):
+            value = getattr(self, name)
+            if value is None and name in {"dimensions", "max_input_tokens", "chunk_tokens"}:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise ConfigError(f"max_retries must be an integer >= 0, got {self.max_retries!r}")
+        for name in ("timeout", "wait_initial", "wait_max", "max_retry_wait"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+        if self.long_text not in ("chunk", "truncate", "error"):
+            raise ConfigError(
+                f"long_text must be 'chunk', 'truncate' or 'error', got {self.long_text!r}"
+            )
+        if self.empty not in ("null", "error"):
+            raise ConfigError(f"empty must be 'null' or 'error', got {self.empty!r}")
+        if self.max_inputs_per_request > 2048:
+            raise ConfigError(
+                f"max_inputs_per_request is {self.max_inputs_per_request}; the API allows at most 2048"
+            )
+        if self.input_limit > self.max_tokens_per_request:
+            raise ConfigError(
+                f"max_input_tokens ({self.input_limit}) is larger than max_tokens_per_request "
+                f"({self.max_tokens_per_request}); lower max_input_tokens"
+            )
+        if self.window < 16:
+            raise ConfigError(f"chunk_tokens must be at least 16, got {self.window}")
+        if self.window > self.input_limit:
+            raise ConfigError(
+                f"chunk_tokens ({self.window}) is larger than the model's input limit "
+                f"({self.input_limit}); use at most {self.input_limit}"
+            )
+        if isinstance(self.chunk_overlap, bool) or not isinstance(self.chunk_overlap, int) or not (
+            0 <= self.chunk_overlap < self.window
+        ):
+            raise ConfigError(
+                f"chunk_overlap must be an integer from 0 to {self.window - 1} "
+                f"(below the chunk size), got {self.chunk_overlap!r}"
+            )
+        if self.dimensions is not None and not self.model_info.supports_dimensions:
+            raise ConfigError(
+                f"model {self.model!r} does not support dimensions=; leave it out "
+                "or use text-embedding-3-small/large"
+            )
+        if self.progress not in (None, True, False):
+            raise ConfigError(f"progress must be True, False or None, got {self.progress!r}")
+        for name in ("api_key", "user", "organization", "project"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{name} must be a string, got {type(value).__name__}")
+        if self.api_key is not None and self.base_url is not None:
+            _check_key_transport(self.base_url)
+
+
+def _normalise_url(url: str) -> str:
+    if not isinstance(url, str):
+        raise ConfigError(f"base_url must be a string, got {type(url).__name__}")
+    url = url.strip().rstrip("/")
+    if url.endswith("/embeddings"):
+        url = url[: -len("/embeddings")]
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"base_url must be an http(s) URL such as https://api.openai.com/v1, got {url!r}"
+        )
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_key_transport(base_url: str) -> None:
+    parts = urlsplit(base_url)
+    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+        warnings.warn(
+            f"the API key will be sent unencrypted over plain http to {parts.hostname}; "
+            "use an https:// base_url",
+            stacklevel=4,
+        )
+
+
+def resolve_config(config: EmbedConfig | None, options: Mapping[str, Any]) -> EmbedConfig:
+    """The config for one call: ``config`` (or a fresh one) with ``options`` applied."""
+    if config is not None and not isinstance(config, EmbedConfig):
+        raise ConfigError(f"config must be an EmbedConfig, got {type(config).__name__}")
+    if config is None:
+        fields = {f.name for f in dataclasses.fields(EmbedConfig)}
+        unknown = set(options) - fields
+        if unknown:
+            raise ConfigError(f"unknown option(s) {sorted(unknown)}; the options are {sorted(fields)}")
+        return EmbedConfig(**options)
+    return config.replace(**options) if options else config

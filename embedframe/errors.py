@@ -1,0 +1,118 @@
+"""The one exception tree of embedframe.
+
+Every error embedframe raises on purpose derives from :class:`EmbedFrameError`::
+
+    EmbedFrameError
+    ├── ConfigError (ValueError)          an option has a bad value; nothing was sent
+    ├── InputError (ValueError)           bad rows in the input; nothing was sent
+    │   └── InputTypeError (TypeError)    a value that is not a string (names the row and type)
+    ├── APIError                          the server answered with an error status
+    │   ├── BadRequestError               400, 413, 422: the request is wrong; not retried
+    │   ├── AuthenticationError           401, 403: bad or missing key; not retried
+    │   ├── NotFoundError                 404: unknown model or route; not retried
+    │   ├── RateLimitError                429 still failing after the retries
+    │   │   └── QuotaExceededError        429 insufficient_quota: will not clear; not retried
+    │   └── ServerError                   5xx still failing after the retries
+    ├── TransportError                    timeouts or dropped connections after the retries
+    └── ResponseError                     a 200 whose body breaks the contract (count, index,
+                                          dimension, non-finite values, bad JSON)
+
+Messages say what was wrong, with which value, and what to do. They never contain the API
+key: server messages are scrubbed before they are stored.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigError",
+    "EmbedFrameError",
+    "InputError",
+    "InputTypeError",
+    "NotFoundError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "ResponseError",
+    "ServerError",
+    "TransportError",
+]
+
+
+class EmbedFrameError(Exception):
+    """Base class of every error embedframe raises on purpose."""
+
+
+class ConfigError(EmbedFrameError, ValueError):
+    """An option has a value embedframe cannot use."""
+
+
+class InputError(EmbedFrameError, ValueError):
+    """Some input rows cannot be embedded; raised before any request is sent."""
+
+
+class InputTypeError(InputError, TypeError):
+    """A value in the text column is neither a string nor a null."""
+
+
+class APIError(EmbedFrameError):
+    """The server answered with an error status.
+
+    ``status`` is the HTTP status, ``message`` the server's own message, ``code`` and
+    ``type`` the error code and type when the server gave them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        type: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.status = status
+        self.message = message
+        self.code = code
+        self.type = type
+        self.request_id = request_id
+        detail = f"HTTP {status}"
+        if code:
+            detail += f" ({code})"
+        text = f"{detail}: {message}"
+        if request_id:
+            text += f" [request id {request_id}]"
+        super().__init__(text)
+
+
+class BadRequestError(APIError):
+    """The server rejected the request as malformed or too large (400, 413, 422)."""
+
+
+class AuthenticationError(APIError):
+    """The server refused the credentials (401, 403)."""
+
+
+class NotFoundError(APIError):
+    """The model or route does not exist on this server (404)."""
+
+
+class RateLimitError(APIError):
+    """The server kept answering 429 after every retry, or asked for a longer wait than allowed."""
+
+
+class QuotaExceededError(RateLimitError):
+    """The account has no quota left (429 ``insufficient_quota``); retrying cannot help."""
+
+
+class ServerError(APIError):
+    """The server kept failing with 5xx after every retry."""
+
+
+class TransportError(EmbedFrameError):
+    """The connection failed or timed out after every retry."""
+
+
+class ResponseError(EmbedFrameError):
+    """A successful response broke the embeddings contract; nothing from it was written."""
