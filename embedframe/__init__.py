@@ -27,6 +27,7 @@ from .models import MODELS, ModelInfo
 from .vectors import from_numpy, to_numpy, vector_dtype
 
 __all__ = [
+    "MODELS",
     "APIError",
     "AuthenticationError",
     "BadRequestError",
@@ -36,7 +37,6 @@ __all__ = [
     "InputError",
     "InputTypeError",
     "JobStats",
-    "MODELS",
     "ModelInfo",
     "NotFoundError",
     "QuotaExceededError",

@@ -10,11 +10,14 @@ from ._plan import Plan
 __all__ = ["rows_from_texts", "texts_from_pieces", "weighted_mean"]
 
 
-def weighted_mean(vectors: npt.NDArray[np.float32], weights: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+def weighted_mean(
+    vectors: npt.NDArray[np.float32], weights: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float32]:
     """Token-count-weighted mean of ``vectors``, scaled back to unit length."""
     mean = (vectors.astype(np.float64) * weights[:, None]).sum(axis=0) / weights.sum()
     norm = np.linalg.norm(mean)
-    return (mean / norm if norm > 0 else mean).astype(np.float32)
+    unit: npt.NDArray[np.float32] = (mean / norm if norm > 0 else mean).astype(np.float32)
+    return unit
 
 
 def texts_from_pieces(pieces: npt.NDArray[np.float32], plan: Plan) -> npt.NDArray[np.float32]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 import httpx
@@ -18,7 +18,7 @@ import numpy.typing as npt
 from ._combine import rows_from_texts, texts_from_pieces
 from ._http import Sender, SendStats, make_client
 from ._pack import Batch, pack
-from ._plan import Plan, make_plan
+from ._plan import Labels, Plan, make_plan
 from ._progress import Progress
 from ._tokenizer import Tokenizer, get_tokenizer
 from .config import EmbedConfig
@@ -69,7 +69,7 @@ def _check_endpoint(config: EmbedConfig) -> None:
 
 async def run_job(
     values: npt.NDArray[np.object_],
-    labels: Sequence[Hashable],
+    labels: Labels,
     config: EmbedConfig,
     *,
     column: Hashable = "text",
@@ -134,7 +134,9 @@ async def run_job(
         tokens=tokens,
         seconds=time.perf_counter() - started,
     )
-    log.info("embedded %d rows in %d requests (%d tokens, %.1f s)", job.rows, job.requests, job.tokens, job.seconds)
+    log.info(
+        "embedded %d rows in %d requests (%d tokens, %.1f s)", job.rows, job.requests, job.tokens, job.seconds
+    )
     return JobResult(plan, pieces, rows, valid, job)
 
 

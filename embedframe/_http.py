@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 
-from ._version import __version__
 from ._decode import Decoded, decode_embeddings
 from ._retry import backoff, is_retryable_status, server_wait
+from ._version import __version__
 from .config import EmbedConfig
 from .errors import (
     APIError,
@@ -34,7 +34,7 @@ from .errors import (
     TransportError,
 )
 
-__all__ = ["Gate", "Sender", "SendStats", "make_client"]
+__all__ = ["Gate", "SendStats", "Sender", "make_client"]
 
 _MAX_MESSAGE = 500
 
@@ -170,7 +170,11 @@ class Sender:
         message = self._scrub(message) or response.reason_phrase or "no message"
         kind: type[APIError]
         if status == 429:
-            kind = QuotaExceededError if code == "insufficient_quota" or type_ == "insufficient_quota" else RateLimitError
+            kind = (
+                QuotaExceededError
+                if code == "insufficient_quota" or type_ == "insufficient_quota"
+                else RateLimitError
+            )
             if kind is QuotaExceededError:
                 code = "insufficient_quota"
                 message += " (the account is out of quota: add credit or raise the limit, then run again)"
@@ -220,7 +224,9 @@ def _server_message(body: bytes, content_type: str) -> tuple[str, str | None, st
         if "message" in doc:
             return _trim(str(doc["message"])), None, None
     if "html" in content_type or text.lstrip().lower().startswith(("<!doctype", "<html")):
-        title = re.search(r"<title>(.*?)</title>", text, re.I | re.S) or re.search(r"<h1>(.*?)</h1>", text, re.I | re.S)
+        title = re.search(r"<title>(.*?)</title>", text, re.I | re.S) or re.search(
+            r"<h1>(.*?)</h1>", text, re.I | re.S
+        )
         text = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
         text = html.unescape(text)
     return _trim(text), None, None

@@ -77,7 +77,7 @@ def _fits_by_count(bound: npt.NDArray[np.int64], max_inputs: int, max_tokens: in
     if len(bound) <= max_inputs:
         return int(bound.sum()) <= max_tokens
     sums = np.cumsum(bound)
-    windows = sums[max_inputs - 1 :] - np.concatenate(([0], sums[: -max_inputs]))
+    windows = sums[max_inputs - 1 :] - np.concatenate(([0], sums[:-max_inputs]))
     return int(windows.max()) <= max_tokens
 
 

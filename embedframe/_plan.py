@@ -23,7 +23,10 @@ from ._chunk import Chunk, split_tokens
 from ._tokenizer import Tokenizer
 from .errors import InputError, InputTypeError
 
-__all__ = ["EMPTY", "NULL", "Plan", "make_plan"]
+__all__ = ["EMPTY", "NULL", "Labels", "Plan", "make_plan"]
+
+Labels = Sequence[Hashable] | pd.Index
+"""Row labels, used to name rows in error messages."""
 
 NULL = -1
 EMPTY = -2
@@ -70,8 +73,10 @@ class Plan:
     @property
     def single_piece(self) -> bool:
         """Whether every text is exactly one piece, text ``t`` being piece ``t``."""
-        return len(self.pieces) == len(self.texts) and len(self.ref_piece) == len(self.texts) and bool(
-            np.array_equal(self.ref_piece, np.arange(len(self.texts)))
+        return (
+            len(self.pieces) == len(self.texts)
+            and len(self.ref_piece) == len(self.texts)
+            and bool(np.array_equal(self.ref_piece, np.arange(len(self.texts))))
         )
 
 
@@ -84,7 +89,7 @@ def _clean(text: str) -> tuple[str, int]:
         return fixed, len(fixed.encode("utf-8"))
 
 
-def _labels(labels: Sequence[Hashable], rows: Sequence[int]) -> str:
+def _labels(labels: Labels, rows: Sequence[int]) -> str:
     shown = ", ".join(repr(labels[i]) for i in rows[:_SHOWN])
     more = f" and {len(rows) - _SHOWN} more" if len(rows) > _SHOWN else ""
     return shown + more
@@ -92,7 +97,7 @@ def _labels(labels: Sequence[Hashable], rows: Sequence[int]) -> str:
 
 def make_plan(
     values: npt.NDArray[np.object_],
-    labels: Sequence[Hashable],
+    labels: Labels,
     tokenizer: Tokenizer,
     *,
     column: Hashable = "text",

@@ -16,7 +16,9 @@ from collections.abc import Mapping
 
 __all__ = ["backoff", "is_retryable_status", "server_wait"]
 
-_TRY_AGAIN = re.compile(r"(?:try again|retry after)\s+(?:in\s+)?([0-9]+(?:\.[0-9]+)?)\s*(ms|s|sec|seconds?)?\b", re.I)
+_TRY_AGAIN = re.compile(
+    r"(?:try again|retry after)\s+(?:in\s+)?([0-9]+(?:\.[0-9]+)?)\s*(ms|s|sec|seconds?)?\b", re.I
+)
 
 
 def is_retryable_status(status: int, code: str | None = None) -> bool:
@@ -58,7 +60,7 @@ def backoff(attempt: int, *, initial: float, maximum: float, rng: random.Random 
     The jitter takes the wait uniformly from half to all of that, so workers that failed
     together do not come back together.
     """
-    cap = min(maximum, initial * (2**attempt))
+    cap = float(min(maximum, initial * (2**attempt)))
     return cap / 2 + (rng or random).uniform(0, cap / 2)
 
 

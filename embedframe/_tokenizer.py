@@ -33,10 +33,7 @@ class Tokenizer(Protocol):
 def get_tokenizer(name: str) -> tiktoken.Encoding:
     """The tiktoken encoding ``name``, from a package on disk; never downloads."""
     offline = _OFFLINE.get(name)
-    if offline is not None and offline in tiktoken.list_encoding_names():
-        name_to_load = offline
-    else:
-        name_to_load = name
+    name_to_load = offline if offline is not None and offline in tiktoken.list_encoding_names() else name
     try:
         return tiktoken.get_encoding(name_to_load)
     except Exception as exc:

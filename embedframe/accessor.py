@@ -21,19 +21,34 @@ class DataFrameEmbedAccessor:
         self._frame = frame
 
     def __call__(
-        self, column: Hashable, *, output: Hashable | None = None, config: EmbedConfig | None = None, **options: Any
+        self,
+        column: Hashable,
+        *,
+        output: Hashable | None = None,
+        config: EmbedConfig | None = None,
+        **options: Any,
     ) -> pd.DataFrame:
         """Same as :meth:`column`."""
         return self.column(column, output=output, config=config, **options)
 
     def column(
-        self, column: Hashable, *, output: Hashable | None = None, config: EmbedConfig | None = None, **options: Any
+        self,
+        column: Hashable,
+        *,
+        output: Hashable | None = None,
+        config: EmbedConfig | None = None,
+        **options: Any,
     ) -> pd.DataFrame:
         """A new frame with ``column``'s vectors in ``output`` (default ``<column>_embedding``)."""
         return api.embed_column(self._frame, column, output=output, config=config, **options)
 
     async def acolumn(
-        self, column: Hashable, *, output: Hashable | None = None, config: EmbedConfig | None = None, **options: Any
+        self,
+        column: Hashable,
+        *,
+        output: Hashable | None = None,
+        config: EmbedConfig | None = None,
+        **options: Any,
     ) -> pd.DataFrame:
         """Async :meth:`column`."""
         return await api.aembed_column(self._frame, column, output=output, config=config, **options)

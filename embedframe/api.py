@@ -61,7 +61,9 @@ def _column(df: pd.DataFrame, column: Hashable) -> pd.Series:
     return found
 
 
-async def _run(texts: Texts, config: EmbedConfig | None, options: dict[str, Any], *, exact: bool = False) -> tuple[JobResult, pd.Index, Hashable]:
+async def _run(
+    texts: Texts, config: EmbedConfig | None, options: dict[str, Any], *, exact: bool = False
+) -> tuple[JobResult, pd.Index, Hashable]:
     cfg = resolve_config(config, options)
     values, index, name = _as_values(texts)
     result = await run_job(values, index, cfg, column=name if name is not None else "texts", exact=exact)
@@ -75,7 +77,12 @@ async def aembed(texts: Texts, *, config: EmbedConfig | None = None, **options: 
     ``pd.ArrowDtype(pa.list_(pa.float32(), d))``. Options are :class:`EmbedConfig`'s.
     """
     result, index, name = await _run(texts, config, options)
-    out = from_numpy(result.rows, valid=result.valid, index=index, name=output_name(name) if name is not None else "embedding")
+    out = from_numpy(
+        result.rows,
+        valid=result.valid,
+        index=index,
+        name=output_name(name) if name is not None else "embedding",
+    )
     out.attrs["embedframe"] = _summary(result.stats)
     return out
 

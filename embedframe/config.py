@@ -166,16 +166,18 @@ class EmbedConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+        if (
+            isinstance(self.max_retries, bool)
+            or not isinstance(self.max_retries, int)
+            or self.max_retries < 0
+        ):
             raise ConfigError(f"max_retries must be an integer >= 0, got {self.max_retries!r}")
         for name in ("timeout", "wait_initial", "wait_max", "max_retry_wait"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
         if self.long_text not in ("chunk", "truncate", "error"):
-            raise ConfigError(
-                f"long_text must be 'chunk', 'truncate' or 'error', got {self.long_text!r}"
-            )
+            raise ConfigError(f"long_text must be 'chunk', 'truncate' or 'error', got {self.long_text!r}")
         if self.empty not in ("null", "error"):
             raise ConfigError(f"empty must be 'null' or 'error', got {self.empty!r}")
         if self.max_inputs_per_request > 2048:
@@ -194,8 +196,10 @@ class EmbedConfig:
                 f"chunk_tokens ({self.window}) is larger than the model's input limit "
                 f"({self.input_limit}); use at most {self.input_limit}"
             )
-        if isinstance(self.chunk_overlap, bool) or not isinstance(self.chunk_overlap, int) or not (
-            0 <= self.chunk_overlap < self.window
+        if (
+            isinstance(self.chunk_overlap, bool)
+            or not isinstance(self.chunk_overlap, int)
+            or not (0 <= self.chunk_overlap < self.window)
         ):
             raise ConfigError(
                 f"chunk_overlap must be an integer from 0 to {self.window - 1} "
@@ -224,9 +228,7 @@ def _normalise_url(url: str) -> str:
         url = url[: -len("/embeddings")]
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"base_url must be an http(s) URL such as https://api.openai.com/v1, got {url!r}"
-        )
+        raise ConfigError(f"base_url must be an http(s) URL such as https://api.openai.com/v1, got {url!r}")
     return url
 
 

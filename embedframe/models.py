@@ -47,6 +47,4 @@ def model_info(name: str) -> ModelInfo:
     if known is not None:
         return known
     d = DEFAULT_MODEL_INFO
-    return ModelInfo(
-        name, d.encoding, d.max_input_tokens, None, d.supports_dimensions, None
-    )
+    return ModelInfo(name, d.encoding, d.max_input_tokens, None, d.supports_dimensions, None)

@@ -19,12 +19,14 @@ def vector_dtype(dim: int) -> pd.ArrowDtype:
     return pd.ArrowDtype(pa.list_(pa.float32(), dim))
 
 
-def to_arrow(matrix: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_] | None = None) -> pa.FixedSizeListArray:
+def to_arrow(
+    matrix: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_] | None = None
+) -> pa.FixedSizeListArray:
     """A ``fixed_size_list<float32>[d]`` array over ``matrix``'s memory; rows not ``valid`` are null."""
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     if matrix.ndim != 2:
         raise ValueError(f"expected a 2-D matrix, got shape {matrix.shape}")
-    n, d = matrix.shape
+    _n, d = matrix.shape
     if d == 0:
         raise ValueError("vectors must have at least one dimension")
     mask = None if valid is None or bool(valid.all()) else pa.array(~valid)
@@ -51,7 +53,11 @@ def _fixed_size_list(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Fixed
                 f"expected a vector column (fixed_size_list ArrowDtype), got dtype {dtype}; "
                 "embed the column first, or read it with embedframe.read_parquet"
             )
-        values = pa.chunked_array(values.array._pa_array) if hasattr(values.array, "_pa_array") else pa.array(values)
+        values = (
+            pa.chunked_array(values.array._pa_array)
+            if hasattr(values.array, "_pa_array")
+            else pa.array(values)
+        )
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
     if not isinstance(values, pa.FixedSizeListArray):
@@ -72,7 +78,8 @@ def to_numpy(values: pd.Series | pa.Array | pa.ChunkedArray) -> npt.NDArray[np.f
         arr = arr.cast(pa.list_(pa.float32(), d))
     flat = arr.values.slice(arr.offset * d, n * d)
     if arr.null_count == 0 and flat.null_count == 0:
-        return flat.to_numpy(zero_copy_only=True).reshape(n, d)
-    out = flat.to_numpy(zero_copy_only=False).astype(np.float32, copy=True).reshape(n, d)
+        view: npt.NDArray[np.float32] = flat.to_numpy(zero_copy_only=True).reshape(n, d)
+        return view
+    out: npt.NDArray[np.float32] = flat.to_numpy(zero_copy_only=False).astype(np.float32).reshape(n, d)
     out[~arr.is_valid().to_numpy(zero_copy_only=False)] = np.nan
     return out

@@ -1,0 +1,46 @@
+"""Shared fixtures: a real OpenAI-compatible server on loopback, and configs pointing at it."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fakeserver import FakeServer
+
+import embedframe
+
+API_KEY = "sk-test-SECRET-0123456789abcdef"
+DIM = 32
+
+
+@pytest.fixture(autouse=True)
+def _no_openai_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="session")
+def shared_server() -> Iterator[FakeServer]:
+    with FakeServer(dim=DIM, api_key=API_KEY) as srv:
+        yield srv
+
+
+@pytest.fixture
+def server(shared_server: FakeServer) -> Iterator[FakeServer]:
+    """The session's server, with its records and faults cleared for this test."""
+    shared_server.reset()
+    yield shared_server
+    shared_server.reset()
+
+
+@pytest.fixture
+def config(server: FakeServer) -> embedframe.EmbedConfig:
+    """A config for the loopback server with quick retries."""
+    return embedframe.EmbedConfig(
+        base_url=server.url, api_key=API_KEY, progress=False, wait_initial=0.01, wait_max=0.05
+    )

@@ -1,0 +1,78 @@
+"""Reading a response body into vectors, and refusing bodies that break the contract."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pybase64
+import pytest
+
+from embedframe._decode import decode_embeddings
+from embedframe.errors import ResponseError
+
+V = np.arange(6, dtype=np.float32).reshape(2, 3) / 10
+
+
+def body(items: list[dict], usage: bool = True) -> bytes:
+    doc: dict = {"object": "list", "data": items, "model": "m"}
+    if usage:
+        doc["usage"] = {"prompt_tokens": 7, "total_tokens": 7}
+    return json.dumps(doc).encode()
+
+
+def b64(v: np.ndarray) -> str:
+    return pybase64.b64encode(v.astype("<f4").tobytes()).decode()
+
+
+def test_base64_placed_by_index_not_position() -> None:
+    """Vectors go where data[].index says, even when the list is out of order."""
+    got = decode_embeddings(
+        body([{"index": 1, "embedding": b64(V[1])}, {"index": 0, "embedding": b64(V[0])}]), 2
+    )
+    assert np.array_equal(got.vectors, V) and got.prompt_tokens == 7
+
+
+def test_float_lists_are_accepted() -> None:
+    """A server that ignores base64 and sends float lists gives the same vectors."""
+    got = decode_embeddings(
+        body([{"index": i, "embedding": V[i].tolist()} for i in range(2)], usage=False), 2
+    )
+    assert np.allclose(got.vectors, V) and got.prompt_tokens is None
+
+
+@pytest.mark.parametrize(
+    ("items", "n", "dims", "match"),
+    [
+        ([{"index": 0, "embedding": V[0].tolist()}], 2, None, "sent 2 inputs"),
+        (
+            [{"index": 0, "embedding": V[0].tolist()}, {"index": 0, "embedding": V[1].tolist()}],
+            2,
+            None,
+            "twice",
+        ),
+        (
+            [{"index": 0, "embedding": V[0].tolist()}, {"index": 5, "embedding": V[1].tolist()}],
+            2,
+            None,
+            "index",
+        ),
+        ([{"index": 0, "embedding": V[0].tolist()}, {"embedding": V[1].tolist()}], 2, None, "index"),
+        ([{"index": 0, "embedding": V[0].tolist()}, {"index": 1, "embedding": [1.0, 2.0]}], 2, None, "sizes"),
+        ([{"index": 0, "embedding": [float("nan"), 0, 0]}], 1, None, "NaN"),
+        ([{"index": 0, "embedding": b64(np.array([np.inf, 0, 0]))}], 1, None, "infinite"),
+        ([{"index": 0, "embedding": V[0].tolist()}], 1, 4, "asked for 4"),
+        ([{"index": 0, "embedding": "!!!"}], 1, None, "base64"),
+        ([{"index": 0, "embedding": None}], 1, None, "expected base64"),
+    ],
+)
+def test_contract_violations_raise(items: list[dict], n: int, dims: int | None, match: str) -> None:
+    """Wrong count, duplicate or missing index, mixed sizes, non-finite values, bad base64 are refused."""
+    with pytest.raises(ResponseError, match=match):
+        decode_embeddings(body(items), n, dims)
+
+
+def test_bad_json_is_a_response_error() -> None:
+    """A truncated body is a ResponseError, not a JSON crash."""
+    with pytest.raises(ResponseError, match="not valid JSON"):
+        decode_embeddings(b'{"data": [', 1)
