@@ -7,6 +7,7 @@ from . import accessor as _accessor  # noqa: F401  (registers df.embed and s.emb
 from ._engine import JobStats
 from ._version import __version__
 from .api import aembed, aembed_chunks, aembed_column, embed, embed_chunks, embed_column
+from .cache import VectorCache
 from .config import EmbedConfig
 from .errors import (
     APIError,
@@ -23,7 +24,10 @@ from .errors import (
     ServerError,
     TransportError,
 )
+from .estimate import Estimate, estimate
+from .files import FileStats, aembed_file, embed_file
 from .models import MODELS, ModelInfo
+from .parquet import read_parquet, read_provenance, write_parquet
 from .vectors import from_numpy, to_numpy, vector_dtype
 
 __all__ = [
@@ -34,6 +38,8 @@ __all__ = [
     "ConfigError",
     "EmbedConfig",
     "EmbedFrameError",
+    "Estimate",
+    "FileStats",
     "InputError",
     "InputTypeError",
     "JobStats",
@@ -44,14 +50,21 @@ __all__ = [
     "ResponseError",
     "ServerError",
     "TransportError",
+    "VectorCache",
     "__version__",
     "aembed",
     "aembed_chunks",
     "aembed_column",
+    "aembed_file",
     "embed",
     "embed_chunks",
     "embed_column",
+    "embed_file",
+    "estimate",
     "from_numpy",
+    "read_parquet",
+    "read_provenance",
     "to_numpy",
     "vector_dtype",
+    "write_parquet",
 ]

@@ -29,7 +29,7 @@ def texts_from_pieces(pieces: npt.NDArray[np.float32], plan: Plan) -> npt.NDArra
         return pieces
     n, d = len(plan.texts), pieces.shape[1]
     counts = np.diff(plan.ref_start)
-    out = np.empty((n, d), dtype=np.float32)
+    out = np.zeros((n, d), dtype=np.float32)
     single = np.flatnonzero(counts == 1)
     out[single] = pieces[plan.ref_piece[plan.ref_start[single]]]
     for t in np.flatnonzero(counts > 1).tolist():

@@ -10,19 +10,24 @@ import logging
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
 import numpy.typing as npt
 
+from ._backend import resolve_backend
 from ._combine import rows_from_texts, texts_from_pieces
 from ._http import Sender, SendStats, make_client
 from ._pack import Batch, pack
-from ._plan import Labels, Plan, make_plan
+from ._plan import EMPTY, ERROR, NULL, Labels, Plan, make_plan
 from ._progress import Progress
-from ._tokenizer import Tokenizer, get_tokenizer
+from ._tokenizer import Tokenizer
 from .config import EmbedConfig
-from .errors import ConfigError, EmbedFrameError, InputError, ResponseError
+from .errors import EmbedFrameError, InputError, ResponseError
+
+if TYPE_CHECKING:
+    from .cache import VectorCache
 
 __all__ = ["JobResult", "JobStats", "run_job"]
 
@@ -36,16 +41,22 @@ class JobStats:
     rows: int
     null_rows: int
     empty_rows: int
+    error_rows: int
+    """Rows left null because they are bad (only when bad rows are reported, not raised)."""
     distinct_texts: int
     chunked_texts: int
     truncated_texts: int
     pieces: int
+    cache_hits: int
+    """Pieces found in the cache, not sent."""
     requests: int
     retries: int
     rate_limited: int
     tokens: int
     """Tokens billed: the servers' ``usage`` where given, else counted here."""
     seconds: float
+    backend: str
+    model: str
 
 
 @dataclass(frozen=True)
@@ -57,14 +68,8 @@ class JobResult:
     """One vector per row; zeros where ``valid`` is false."""
     valid: npt.NDArray[np.bool_]
     stats: JobStats
-
-
-def _check_endpoint(config: EmbedConfig) -> None:
-    if config.api_key is None and config.base_url is None:
-        raise ConfigError(
-            "no API key and no server: set OPENAI_API_KEY (or pass api_key=...) to use OpenAI, "
-            "or pass base_url=... (or set OPENAI_BASE_URL) for a compatible server"
-        )
+    config: EmbedConfig
+    """The config as resolved for the backend (model and base_url filled in)."""
 
 
 async def run_job(
@@ -74,11 +79,19 @@ async def run_job(
     *,
     column: Hashable = "text",
     exact: bool = False,
-    transport: httpx.AsyncBaseTransport | None = None,
+    count_all: bool = False,
+    on_bad: str = "raise",
 ) -> JobResult:
-    """Embed ``values`` (one per row) as ``config`` says."""
+    """Embed ``values`` (one per row) as ``config`` says.
+
+    Pieces already in the cache are not sent; every successful response is committed to
+    the cache before the next one is awaited, so a crash loses at most the requests in
+    flight.
+    """
     started = time.perf_counter()
-    tokenizer = get_tokenizer(config.tokenizer_name)
+    backend = resolve_backend(config)
+    config = backend.config
+    tokenizer = backend.tokenizer
     plan = make_plan(
         values,
         labels,
@@ -90,24 +103,31 @@ async def run_job(
         long_text=config.long_text,
         empty=config.empty,
         exact=exact,
+        on_bad=on_bad,
+        byte_bound=backend.byte_bound,
+        count_all=count_all,
     )
-    bound = plan.piece_bound.copy()
-    exact_counts = plan.piece_exact.copy()
-    batches = pack(
-        bound,
-        exact_counts,
-        max_inputs=config.max_inputs_per_request,
-        max_tokens=config.max_tokens_per_request,
-        count=lambda p: len(tokenizer.encode_ordinary(plan.pieces[p])),
-    )
-    dim = config.dimensions or config.model_info.dimensions
-    pieces: npt.NDArray[np.float32] | None = None
+    store = open_cache(config)
+    keys = piece_keys(config, plan.pieces) if store is not None else []
+    pieces, found = _from_cache(store, keys, len(plan.pieces))
+    todo = np.flatnonzero(~found)
+    bound = plan.piece_bound[todo].copy()
+    exact_counts = plan.piece_exact[todo].copy()
+    batches = [
+        Batch(todo[b.pieces], b.tokens)
+        for b in pack(
+            bound,
+            exact_counts,
+            max_inputs=config.max_inputs_per_request,
+            max_tokens=config.max_tokens_per_request,
+            count=lambda i: len(tokenizer.encode_ordinary(plan.pieces[int(todo[i])])),
+        )
+    ]
     stats = SendStats()
     if batches:
-        _check_endpoint(config)
-        pieces, stats = await _send_all(plan, batches, config, transport)
-        dim = pieces.shape[1]
+        pieces, stats = await _send_all(plan, batches, config, backend.transport, pieces, store, keys)
     if pieces is None:
+        dim = config.dimensions or config.model_info.dimensions
         if dim is None:
             raise InputError(
                 f"column {column!r} has no text to embed and the size of {config.model!r}'s vectors "
@@ -117,36 +137,61 @@ async def run_job(
     texts = texts_from_pieces(pieces, plan)
     rows, valid = rows_from_texts(texts, plan.row_text)
     if stats.usage_missing or not stats.requests:
-        tokens = _count_tokens(plan, bound, exact_counts, tokenizer)
+        tokens = _count_tokens(plan, todo, bound, exact_counts, tokenizer)
     else:
         tokens = stats.usage_tokens
     job = JobStats(
         rows=plan.n_rows,
-        null_rows=int((plan.row_text == -1).sum()),
-        empty_rows=int((plan.row_text == -2).sum()),
+        null_rows=int((plan.row_text == NULL).sum()),
+        empty_rows=int((plan.row_text == EMPTY).sum()),
+        error_rows=int((plan.row_text == ERROR).sum()),
         distinct_texts=len(plan.texts),
         chunked_texts=int(plan.chunked.sum()),
         truncated_texts=int(plan.truncated.sum()),
         pieces=len(plan.pieces),
+        cache_hits=int(found.sum()),
         requests=stats.requests,
         retries=stats.retries,
         rate_limited=stats.rate_limited,
         tokens=tokens,
         seconds=time.perf_counter() - started,
+        backend=backend.description,
+        model=str(config.model),
     )
     log.info(
-        "embedded %d rows in %d requests (%d tokens, %.1f s)", job.rows, job.requests, job.tokens, job.seconds
+        "embedded %d rows in %d requests (%d tokens, %d cache hits, %.1f s)",
+        job.rows,
+        job.requests,
+        job.tokens,
+        job.cache_hits,
+        job.seconds,
     )
-    return JobResult(plan, pieces, rows, valid, job)
+    return JobResult(plan, pieces, rows, valid, job, config)
+
+
+def _from_cache(
+    store: VectorCache | None, keys: list[bytes], n: int
+) -> tuple[npt.NDArray[np.float32] | None, npt.NDArray[np.bool_]]:
+    """The piece matrix with cached rows filled (``None`` if nothing was cached), and which."""
+    if store is None or n == 0:
+        return None, np.zeros(n, dtype=bool)
+    found, cached = store.get(keys)
+    if cached is None or not found.any():
+        return None, np.zeros(n, dtype=bool)
+    return cached, found
 
 
 def _count_tokens(
-    plan: Plan, bound: npt.NDArray[np.int64], exact: npt.NDArray[np.bool_], tokenizer: Tokenizer
+    plan: Plan,
+    todo: npt.NDArray[np.int64],
+    bound: npt.NDArray[np.int64],
+    exact: npt.NDArray[np.bool_],
+    tokenizer: Tokenizer,
 ) -> int:
     """Tokens sent, counted here (for servers that give no ``usage``)."""
     total = int(bound[exact].sum())
-    for p in np.flatnonzero(~exact).tolist():
-        total += len(tokenizer.encode_ordinary(plan.pieces[p]))
+    for i in np.flatnonzero(~exact).tolist():
+        total += len(tokenizer.encode_ordinary(plan.pieces[int(todo[i])]))
     return total
 
 
@@ -161,20 +206,45 @@ def _piece_rows(plan: Plan) -> npt.NDArray[np.float64]:
     return out
 
 
+def open_cache(config: EmbedConfig) -> VectorCache | None:
+    """The job's vector cache, or ``None`` when caching is off."""
+    from .cache import VectorCache
+
+    directory = config.cache_dir
+    return None if directory is None else VectorCache(directory)
+
+
+def piece_keys(config: EmbedConfig, pieces: list[str]) -> list[bytes]:
+    """The cache key of each piece: what is sent, to which model, asking for which size."""
+    from .cache import VectorCache
+
+    namespace = VectorCache.namespace(
+        base_url=config.base_url or "",
+        model=str(config.model),
+        dimensions=config.dimensions,
+        encoding=config.tokenizer_name,
+        long_text=config.long_text,
+    )
+    return [VectorCache.key(namespace=namespace, text=p) for p in pieces]
+
+
 async def _send_all(
-    plan: Plan, batches: list[Batch], config: EmbedConfig, transport: httpx.AsyncBaseTransport | None
+    plan: Plan,
+    batches: list[Batch],
+    config: EmbedConfig,
+    transport: httpx.AsyncBaseTransport | None,
+    matrix: npt.NDArray[np.float32] | None,
+    store: VectorCache | None,
+    keys: list[bytes],
 ) -> tuple[npt.NDArray[np.float32], SendStats]:
+    """Send every batch with ``config.concurrency`` workers; fill and return the piece matrix."""
     queue: asyncio.Queue[Batch] = asyncio.Queue()
     for batch in batches:
         queue.put_nowait(batch)
-    holder: dict[str, npt.NDArray[np.float32]] = {}
+    holder: dict[str, npt.NDArray[np.float32]] = {} if matrix is None else {"m": matrix}
     piece_rows = _piece_rows(plan)
-    n_pieces = len(plan.pieces)
-    progress = Progress(
-        total_rows=plan.n_rows,
-        done_rows=float(plan.n_rows - piece_rows.sum()),
-        enabled=config.progress,
-    )
+    pending = float(sum(piece_rows[b.pieces].sum() for b in batches))
+    progress = Progress(total_rows=plan.n_rows, done_rows=plan.n_rows - pending, enabled=config.progress)
     async with make_client(config, transport) as client:
         sender = Sender(config, client)
 
@@ -184,16 +254,20 @@ async def _send_all(
                     batch = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                decoded = await sender.embed([plan.pieces[i] for i in batch.pieces.tolist()])
-                matrix = holder.get("m")
-                if matrix is None:
-                    matrix = holder["m"] = np.empty((n_pieces, decoded.vectors.shape[1]), dtype=np.float32)
-                elif decoded.vectors.shape[1] != matrix.shape[1]:
+                ids = batch.pieces.tolist()
+                decoded = await sender.embed([plan.pieces[i] for i in ids])
+                vectors = decoded.vectors
+                m = holder.get("m")
+                if m is None:
+                    m = holder["m"] = np.zeros((len(plan.pieces), vectors.shape[1]), dtype=np.float32)
+                elif vectors.shape[1] != m.shape[1]:
                     raise ResponseError(
-                        f"the server changed vector size mid-job: {matrix.shape[1]} then "
-                        f"{decoded.vectors.shape[1]}; pass dimensions=... to pin it"
+                        f"the server sent {vectors.shape[1]}-d vectors after {m.shape[1]}-d ones "
+                        "(from this job or the cache); pass dimensions=... to pin the size"
                     )
-                matrix[batch.pieces] = decoded.vectors
+                m[batch.pieces] = vectors
+                if store is not None:
+                    await asyncio.to_thread(store.put, [keys[i] for i in ids], vectors)
                 progress.advance(float(piece_rows[batch.pieces].sum()), sender.stats.usage_tokens)
 
         try:

@@ -23,13 +23,14 @@ from ._chunk import Chunk, split_tokens
 from ._tokenizer import Tokenizer
 from .errors import InputError, InputTypeError
 
-__all__ = ["EMPTY", "NULL", "Labels", "Plan", "make_plan"]
+__all__ = ["EMPTY", "ERROR", "NULL", "Labels", "Plan", "make_plan"]
 
 Labels = Sequence[Hashable] | pd.Index
 """Row labels, used to name rows in error messages."""
 
 NULL = -1
 EMPTY = -2
+ERROR = -3
 
 _SHOWN = 5
 
@@ -39,7 +40,9 @@ class Plan:
     """What to send and how to put the answers back together."""
 
     row_text: npt.NDArray[np.int64]
-    """Per row: the index of its distinct text, or ``NULL`` / ``EMPTY``."""
+    """Per row: the index of its distinct text, or ``NULL`` / ``EMPTY`` / ``ERROR``."""
+    row_errors: dict[int, str]
+    """Per bad row (position), what is wrong with it (only with ``on_bad="mark"``)."""
     texts: list[str]
     """Distinct texts, in order of first appearance."""
     text_tokens: npt.NDArray[np.int64]
@@ -107,6 +110,9 @@ def make_plan(
     long_text: str = "chunk",
     empty: str = "null",
     exact: bool = False,
+    on_bad: str = "raise",
+    byte_bound: bool = True,
+    count_all: bool = False,
 ) -> Plan:
     """Plan the requests for ``values`` (an object array, one entry per row).
 
@@ -114,11 +120,18 @@ def make_plan(
     handled by ``long_text``: split into windows of ``window`` tokens sharing ``overlap``
     (``chunk``), cut to its first window (``truncate``), or refused (``error``).
     ``exact`` (for per-chunk output, which reports token spans) tokenizes every text and
-    splits every text over ``window`` tokens.
+    splits every text over ``window`` tokens. ``on_bad="raise"`` raises for the first kind
+    of bad row found; ``on_bad="mark"`` gives bad rows the code ``ERROR`` and a message in
+    ``row_errors`` instead, so a job can go on past them. ``byte_bound`` says the
+    tokenizer never makes more tokens than UTF-8 bytes (true of tiktoken's byte-level BPE).
+    ``count_all`` tokenizes every text so ``text_tokens`` is known for all (per-row reports).
     """
+    if on_bad not in ("raise", "mark"):
+        raise ValueError(f"on_bad must be 'raise' or 'mark', got {on_bad!r}")
     n = len(values)
     missing = pd.isna(values) if n else np.zeros(0, dtype=bool)
     row_text = np.full(n, NULL, dtype=np.int64)
+    row_errors: dict[int, str] = {}
     index: dict[str, int] = {}
     bad_type: list[int] = []
     for i in np.flatnonzero(~missing).tolist():
@@ -131,19 +144,23 @@ def make_plan(
             uid = index[value] = len(index)
         row_text[i] = uid
     if bad_type:
-        first = values[bad_type[0]]
-        raise InputTypeError(
-            f"column {column!r} holds {len(bad_type)} value(s) that are not strings, at row "
-            f"label(s) {_labels(labels, bad_type)} (the first is {type(first).__name__} "
-            f"{_short(first)}); convert them with .astype(str), or set them to None for a "
-            "null vector"
-        )
+        if on_bad == "raise":
+            first = values[bad_type[0]]
+            raise InputTypeError(
+                f"column {column!r} holds {len(bad_type)} value(s) that are not strings, at row "
+                f"label(s) {_labels(labels, bad_type)} (the first is {type(first).__name__} "
+                f"{_short(first)}); convert them with .astype(str), or set them to None for a "
+                "null vector"
+            )
+        for i in bad_type:
+            row_text[i] = ERROR
+            row_errors[i] = f"not a string ({type(values[i]).__name__})"
 
     distinct = list(index)
     is_empty = np.fromiter((not t or t.isspace() for t in distinct), dtype=bool, count=len(distinct))
     if is_empty.any():
         empty_rows = np.flatnonzero((row_text >= 0) & is_empty[np.maximum(row_text, 0)])
-        if empty == "error":
+        if empty == "error" and on_bad == "raise":
             raise InputError(
                 f"column {column!r} has {len(empty_rows)} empty or whitespace-only string(s), at "
                 f"row label(s) {_labels(labels, empty_rows.tolist())}; the API rejects them. Drop "
@@ -154,6 +171,10 @@ def make_plan(
         new_id[keep] = np.arange(len(keep))
         row_text = np.where(row_text >= 0, new_id[np.maximum(row_text, 0)], row_text)
         distinct = [distinct[i] for i in keep.tolist()]
+        if empty == "error":
+            for i in empty_rows.tolist():
+                row_text[i] = ERROR
+                row_errors[i] = "empty or whitespace-only string"
 
     builder = _Builder(
         tokenizer,
@@ -161,7 +182,8 @@ def make_plan(
         window=window,
         overlap=overlap,
         long_text=long_text,
-        exact=exact,
+        exact=exact or count_all,
+        byte_bound=byte_bound,
     )
     for uid, text in enumerate(distinct):
         builder.add(uid, text)
@@ -169,13 +191,18 @@ def make_plan(
         uids = np.array([u for u, _ in builder.too_long])
         rows = np.flatnonzero(np.isin(row_text, uids))
         worst = max(count for _, count in builder.too_long)
-        raise InputError(
-            f"column {column!r} has {len(rows)} text(s) over the input limit of {builder.split_over} "
-            f"tokens (the longest has {worst}), at row label(s) {_labels(labels, rows.tolist())}; "
-            "pass long_text='chunk' to embed them in pieces or long_text='truncate' to embed "
-            "their start"
-        )
-    return builder.build(row_text, distinct)
+        if on_bad == "raise":
+            raise InputError(
+                f"column {column!r} has {len(rows)} text(s) over the input limit of {builder.split_over} "
+                f"tokens (the longest has {worst}), at row label(s) {_labels(labels, rows.tolist())}; "
+                "pass long_text='chunk' to embed them in pieces or long_text='truncate' to embed "
+                "their start"
+            )
+        counts = dict(builder.too_long)
+        for i in rows.tolist():
+            row_errors[i] = f"{counts[int(row_text[i])]} tokens, over the limit of {builder.split_over}"
+            row_text[i] = ERROR
+    return builder.build(row_text, distinct, row_errors)
 
 
 def _short(value: object) -> str:
@@ -187,8 +214,17 @@ class _Builder:
     """Accumulates the pieces of each distinct text."""
 
     def __init__(
-        self, tokenizer: Tokenizer, *, split_over: int, window: int, overlap: int, long_text: str, exact: bool
+        self,
+        tokenizer: Tokenizer,
+        *,
+        split_over: int,
+        window: int,
+        overlap: int,
+        long_text: str,
+        exact: bool,
+        byte_bound: bool,
     ) -> None:
+        self.byte_bound = byte_bound
         self.tokenizer = tokenizer
         self.split_over = split_over
         self.window = window
@@ -227,7 +263,7 @@ class _Builder:
     def add(self, uid: int, raw: str) -> None:
         text, nbytes = _clean(raw)
         truncated = False
-        if nbytes <= self.split_over and not self.exact:
+        if self.byte_bound and nbytes <= self.split_over and not self.exact:
             self._ref(self._piece(text, nbytes, False), nbytes, (-1, -1))
             self.text_tokens.append(-1)
         else:
@@ -252,9 +288,10 @@ class _Builder:
         pid = self._piece(chunk.text, chunk.tokens, True)
         self._ref(pid, chunk.tokens, (chunk.token_start, chunk.token_end))
 
-    def build(self, row_text: npt.NDArray[np.int64], texts: list[str]) -> Plan:
+    def build(self, row_text: npt.NDArray[np.int64], texts: list[str], row_errors: dict[int, str]) -> Plan:
         return Plan(
             row_text=row_text,
+            row_errors=row_errors,
             texts=texts,
             text_tokens=np.asarray(self.text_tokens, dtype=np.int64),
             truncated=np.asarray(self.truncated, dtype=bool),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable
 from typing import Any
 
@@ -9,6 +10,8 @@ import pandas as pd
 
 from . import api
 from .config import EmbedConfig
+from .estimate import Estimate, estimate
+from .parquet import write_parquet
 
 __all__ = ["DataFrameEmbedAccessor", "SeriesEmbedAccessor"]
 
@@ -25,37 +28,56 @@ class DataFrameEmbedAccessor:
         column: Hashable,
         *,
         output: Hashable | None = None,
+        details: bool = False,
         config: EmbedConfig | None = None,
         **options: Any,
     ) -> pd.DataFrame:
         """Same as :meth:`column`."""
-        return self.column(column, output=output, config=config, **options)
+        return self.column(column, output=output, details=details, config=config, **options)
 
     def column(
         self,
         column: Hashable,
         *,
         output: Hashable | None = None,
+        details: bool = False,
         config: EmbedConfig | None = None,
         **options: Any,
     ) -> pd.DataFrame:
-        """A new frame with ``column``'s vectors in ``output`` (default ``<column>_embedding``)."""
-        return api.embed_column(self._frame, column, output=output, config=config, **options)
+        """A new frame with ``column``'s vectors in ``output`` (default ``<column>_embedding``).
+
+        ``details=True`` adds per-row accounting columns and reports bad rows instead of raising.
+        """
+        return api.embed_column(self._frame, column, output=output, details=details, config=config, **options)
 
     async def acolumn(
         self,
         column: Hashable,
         *,
         output: Hashable | None = None,
+        details: bool = False,
         config: EmbedConfig | None = None,
         **options: Any,
     ) -> pd.DataFrame:
         """Async :meth:`column`."""
-        return await api.aembed_column(self._frame, column, output=output, config=config, **options)
+        return await api.aembed_column(
+            self._frame, column, output=output, details=details, config=config, **options
+        )
 
     def chunks(self, column: Hashable, *, config: EmbedConfig | None = None, **options: Any) -> pd.DataFrame:
         """One row per chunk of ``column``'s texts, each with its vector (see :func:`embedframe.embed_chunks`)."""
-        return api.embed_chunks(api._column(self._frame, column), config=config, **options)
+        return api.embed_chunks(api.get_column(self._frame, column), config=config, **options)
+
+    def to_parquet(
+        self, path: str | os.PathLike[str], *, text_hash_column: Hashable | None = None, **kwargs: Any
+    ) -> None:
+        """Write the frame to Parquet with its vector columns as ``fixed_size_list<float32>[d]``
+        and their provenance in the footer (see :func:`embedframe.write_parquet`)."""
+        write_parquet(self._frame, path, text_hash_column=text_hash_column, **kwargs)
+
+    def estimate(self, column: Hashable, *, config: EmbedConfig | None = None, **options: Any) -> Estimate:
+        """Exact tokens, requests and list-price cost of embedding ``column``; sends nothing."""
+        return estimate(api.get_column(self._frame, column), config=config, column=column, **options)
 
 
 @pd.api.extensions.register_series_accessor("embed")

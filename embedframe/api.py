@@ -10,9 +10,11 @@ import numpy.typing as npt
 import pandas as pd
 
 from ._engine import JobResult, JobStats, run_job
+from ._plan import EMPTY, NULL
 from ._sync import run_sync
 from .config import EmbedConfig, resolve_config
 from .errors import InputError
+from .parquet import provenance_for
 from .vectors import from_numpy
 
 __all__ = [
@@ -23,7 +25,11 @@ __all__ = [
     "embed_chunks",
     "embed_column",
     "output_name",
+    "row_details",
 ]
+
+PROVENANCE_ATTR = "embedframe_provenance"
+"""``df.attrs`` key: per vector column, what made it (written to Parquet with the frame)."""
 
 Texts = pd.Series | Sequence[Any] | npt.NDArray[Any]
 
@@ -33,7 +39,7 @@ def output_name(column: Hashable) -> str:
     return f"{column}_embedding"
 
 
-def _as_values(texts: Texts) -> tuple[npt.NDArray[np.object_], pd.Index, Hashable]:
+def as_values(texts: Texts) -> tuple[npt.NDArray[np.object_], pd.Index, Hashable]:
     if isinstance(texts, pd.DataFrame):
         raise InputError("pass one column (a Series), not a DataFrame; use df.embed.column('name')")
     if isinstance(texts, pd.Series):
@@ -46,7 +52,7 @@ def _as_values(texts: Texts) -> tuple[npt.NDArray[np.object_], pd.Index, Hashabl
     return values, pd.RangeIndex(len(items)), None
 
 
-def _column(df: pd.DataFrame, column: Hashable) -> pd.Series:
+def get_column(df: pd.DataFrame, column: Hashable) -> pd.Series:
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"expected a pandas DataFrame, got {type(df).__name__}")
     try:
@@ -62,11 +68,24 @@ def _column(df: pd.DataFrame, column: Hashable) -> pd.Series:
 
 
 async def _run(
-    texts: Texts, config: EmbedConfig | None, options: dict[str, Any], *, exact: bool = False
+    texts: Texts,
+    config: EmbedConfig | None,
+    options: dict[str, Any],
+    *,
+    exact: bool = False,
+    details: bool = False,
 ) -> tuple[JobResult, pd.Index, Hashable]:
     cfg = resolve_config(config, options)
-    values, index, name = _as_values(texts)
-    result = await run_job(values, index, cfg, column=name if name is not None else "texts", exact=exact)
+    values, index, name = as_values(texts)
+    result = await run_job(
+        values,
+        index,
+        cfg,
+        column=name if name is not None else "texts",
+        exact=exact,
+        count_all=details,
+        on_bad="mark" if details else "raise",
+    )
     return result, index, name
 
 
@@ -97,21 +116,59 @@ async def aembed_column(
     column: Hashable,
     *,
     output: Hashable | None = None,
+    details: bool = False,
     config: EmbedConfig | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """A new frame: ``df`` plus the vector column ``output`` (default ``<column>_embedding``).
 
-    ``df`` is not modified; index and row order are kept.
+    ``df`` is not modified; index and row order are kept. With ``details=True`` bad rows
+    do not stop the job: they get a null vector, and four columns report on every row:
+    ``<column>_tokens``, ``<column>_chunks``, ``<column>_truncated`` and ``<column>_status``
+    (``ok``, ``null_input``, ``empty`` or ``error: ...``).
     """
-    series = _column(df, column)
-    vectors = await aembed(series, config=config, **options)
+    series = get_column(df, column)
+    result, index, _ = await _run(series, config, options, details=details)
     name = output if output is not None else output_name(column)
-    vectors.name = name
     out = df.copy(deep=False)
-    out[name] = vectors
-    out.attrs["embedframe"] = vectors.attrs["embedframe"]
+    out[name] = from_numpy(result.rows, valid=result.valid, index=index, name=name)
+    if details:
+        for suffix, values in row_details(result).items():
+            out[f"{column}_{suffix}"] = pd.Series(values, index=index)
+    out.attrs["embedframe"] = _summary(result.stats)
+    provenance = dict(out.attrs.get(PROVENANCE_ATTR, {}))
+    provenance[str(name)] = provenance_for(
+        result.config,
+        dimensions=result.rows.shape[1],
+        column=column,
+        vector_column=name,
+        model=result.stats.model,
+    )
+    out.attrs[PROVENANCE_ATTR] = provenance
     return out
+
+
+def row_details(result: JobResult) -> dict[str, Any]:
+    """Per-row accounting: tokens, chunks, truncation and status of each row."""
+    plan = result.plan
+    row_text = plan.row_text
+    has_text = row_text >= 0
+    t = np.maximum(row_text, 0)
+    tokens = pd.array(np.where(has_text, plan.text_tokens[t] if len(plan.texts) else 0, 0), dtype="Int64")
+    tokens[~has_text] = pd.NA
+    chunks = np.where(has_text, np.diff(plan.ref_start)[t] if len(plan.texts) else 0, 0)
+    truncated = np.where(has_text, plan.truncated[t] if len(plan.texts) else False, False)
+    status = np.full(len(row_text), "ok", dtype=object)
+    status[row_text == NULL] = "null_input"
+    status[row_text == EMPTY] = "empty"
+    for i, message in plan.row_errors.items():
+        status[i] = f"error: {message}"
+    return {
+        "tokens": tokens,
+        "chunks": chunks.astype(np.int64),
+        "truncated": truncated.astype(bool),
+        "status": pd.array(status, dtype="string"),
+    }
 
 
 def embed_column(
@@ -119,11 +176,12 @@ def embed_column(
     column: Hashable,
     *,
     output: Hashable | None = None,
+    details: bool = False,
     config: EmbedConfig | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """Sync :func:`aembed_column`; also works inside Jupyter."""
-    return run_sync(aembed_column(df, column, output=output, config=config, **options))
+    return run_sync(aembed_column(df, column, output=output, details=details, config=config, **options))
 
 
 async def aembed_chunks(texts: Texts, *, config: EmbedConfig | None = None, **options: Any) -> pd.DataFrame:

@@ -13,8 +13,11 @@ import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+
+import platformdirs
 
 from .errors import ConfigError
 from .models import ModelInfo, model_info
@@ -57,7 +60,8 @@ class EmbedConfig:
     api_key: str | None = None
     base_url: str | None = None
     """Root of the API, e.g. ``https://api.openai.com/v1``; requests go to ``{base_url}/embeddings``."""
-    model: str = DEFAULT_MODEL
+    model: str | None = None
+    """Model name; default ``text-embedding-3-small`` on a server, the local model without one."""
     dimensions: int | None = None
     user: str | None = None
     organization: str | None = None
@@ -94,6 +98,8 @@ class EmbedConfig:
     """Longest single wait a server's ``Retry-After`` may ask for before the job stops."""
     progress: bool | None = None
     """Progress bar: ``True`` always, ``False`` never, ``None`` only for jobs that take a while."""
+    cache: bool | str | os.PathLike[str] = True
+    """Vector cache: ``True`` for the default directory, a directory, or ``False`` for none."""
 
     def __post_init__(self) -> None:
         env = _from_environment()
@@ -129,12 +135,22 @@ class EmbedConfig:
     @property
     def model_info(self) -> ModelInfo:
         """The model table's entry for ``model``."""
-        return model_info(self.model)
+        return model_info(self.model or DEFAULT_MODEL)
 
     @property
     def endpoint(self) -> str:
         """The URL of the embeddings route."""
         return f"{self.base_url or OPENAI_BASE_URL}/embeddings"
+
+    @property
+    def cache_dir(self) -> Path | None:
+        """The cache directory, or ``None`` when caching is off."""
+        if self.cache is False:
+            return None
+        if self.cache is True:
+            env = os.environ.get("EMBEDFRAME_CACHE_DIR", "").strip()
+            return Path(env) if env else Path(platformdirs.user_cache_dir("embedframe")) / "vectors"
+        return Path(self.cache)
 
     @property
     def tokenizer_name(self) -> str:
@@ -151,7 +167,7 @@ class EmbedConfig:
         return self.chunk_tokens or self.input_limit
 
     def _validate(self) -> None:
-        if not isinstance(self.model, str) or not self.model.strip():
+        if self.model is not None and (not isinstance(self.model, str) or not self.model.strip()):
             raise ConfigError(f"model must be a non-empty string, got {self.model!r}")
         for name in (
             "dimensions",
@@ -210,6 +226,8 @@ class EmbedConfig:
                 f"model {self.model!r} does not support dimensions=; leave it out "
                 "or use text-embedding-3-small/large"
             )
+        if not isinstance(self.cache, (bool, str, os.PathLike)):
+            raise ConfigError(f"cache must be True, False or a directory, got {self.cache!r}")
         if self.progress not in (None, True, False):
             raise ConfigError(f"progress must be True, False or None, got {self.progress!r}")
         for name in ("api_key", "user", "organization", "project"):

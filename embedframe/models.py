@@ -35,6 +35,7 @@ MODELS: dict[str, ModelInfo] = {
         ModelInfo("text-embedding-3-small", "cl100k_base", 8191, 1536, True, 0.02),
         ModelInfo("text-embedding-3-large", "cl100k_base", 8191, 3072, True, 0.13),
         ModelInfo("text-embedding-ada-002", "cl100k_base", 8191, 1536, False, 0.10),
+        ModelInfo("all-MiniLM-L6-v2", "all-MiniLM-L6-v2", 256, 384, True, 0.0),
     )
 }
 

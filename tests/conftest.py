@@ -19,9 +19,11 @@ DIM = 32
 
 
 @pytest.fixture(autouse=True)
-def _no_openai_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No OpenAI settings from the machine, and a fresh vector cache for every test."""
     for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("EMBEDFRAME_CACHE_DIR", str(tmp_path / "vector-cache"))
 
 
 @pytest.fixture(scope="session")

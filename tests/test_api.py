@@ -229,7 +229,7 @@ def test_async_api(server: FakeServer, config: EmbedConfig) -> None:
     assert np.array_equal(to_numpy(s), to_numpy(df["t_embedding"]))
 
 
-def test_no_key_and_no_server_is_a_config_error() -> None:
-    """With nothing configured the call says how to configure it, before sending."""
+def test_an_openai_model_without_key_or_server_is_a_config_error() -> None:
+    """Naming an OpenAI model with no key and no server says how to configure one, before sending."""
     with pytest.raises(embedframe.ConfigError, match="OPENAI_API_KEY"):
-        embedframe.embed(["x"], progress=False)
+        embedframe.embed(["x"], model="text-embedding-3-small", progress=False)

@@ -1,0 +1,696 @@
+"""A persistent, content-addressed store of embedding vectors, safe to share between processes.
+
+Embedding work that was paid for is kept: a job looks its texts up before sending and commits
+each response's vectors as soon as they arrive.
+
+Layout: a directory of immutable Parquet shards named ``shard-<uuid>-<pid>.parquet``, each
+with two non-null columns, ``key`` (``fixed_size_binary(32)``: SHA-256 of the namespace and
+the text) and ``vector`` (``fixed_size_binary(4*d)``: the vector as little-endian float32).
+The vector is stored as one flat binary value, not as a Parquet list, because Parquet lists
+carry repetition levels per element and read about 10x slower. The schema's metadata
+records the format and ``d``; shards of different ``d`` coexist. Pages carry CRC checksums
+that are verified on read, so a damaged shard is skipped with a warning instead of giving
+a wrong vector.
+
+Writes are atomic: a shard is written to a temporary file (``.shard-*.tmp``, ignored by
+readers), fsynced and renamed into place. Names are unique per write, so processes never
+write the same file. ``compact`` merges small shards into a new one before removing them; a
+reader that finds a shard gone lists the directory again and retries.
+
+The in-memory index (key → shard, row) is built lazily from the ``key`` columns only and is
+refreshed at each lookup with the shards that appeared or disappeared since the last one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import pathlib
+import re
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = ["CACHE_DIR_ENV", "CacheWarning", "VectorCache", "default_cache_dir"]
+
+CACHE_DIR_ENV = "EMBEDFRAME_CACHE_DIR"
+KEY_BYTES = 32
+
+_FORMAT = 1
+_META_KEY = b"embedframe.cache"
+_SHARD_NAME = re.compile(r"shard-[0-9a-f]{32}-[0-9]+\.parquet")
+_TMP_PREFIX = ".shard-"
+_TMP_SUFFIX = ".tmp"
+_LOCK_NAME = ".compact.lock"
+_GROUP_BYTES = 1 << 20
+"""Target size of a row group: a lookup reads whole row groups of the shards it touches."""
+_STALE_TMP_SECONDS = 3600.0
+_READ_TRIES = 4
+_THREADS = min(8, os.cpu_count() or 1)
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+_WRITE_OPTIONS: dict[str, object] = {
+    "compression": "none",
+    "use_dictionary": False,
+    "write_statistics": False,
+    "write_page_checksum": True,
+}
+
+
+class CacheWarning(RuntimeWarning):
+    """A cache shard was skipped because it is damaged or unreadable."""
+
+
+class _Damaged(Exception):
+    """A shard that fails validation."""
+
+
+def default_cache_dir() -> pathlib.Path:
+    """The cache directory: ``$EMBEDFRAME_CACHE_DIR`` if set, else the user's cache dir + ``vectors``."""
+    override = os.environ.get(CACHE_DIR_ENV, "").strip()
+    if override:
+        return pathlib.Path(override).expanduser()
+    import platformdirs
+
+    return pathlib.Path(platformdirs.user_cache_dir("embedframe")) / "vectors"
+
+
+@dataclass(frozen=True)
+class _Shard:
+    id: int
+    name: str
+    dim: int
+    rows: int
+    starts: npt.NDArray[np.int64]
+    """First row of each row group, then the row count."""
+
+
+@dataclass(frozen=True)
+class _Entries:
+    """Index entries: full keys as four native uint64 words, and where each one is stored."""
+
+    words: npt.NDArray[np.uint64]
+    shard: npt.NDArray[np.int32]
+    row: npt.NDArray[np.int64]
+
+    @staticmethod
+    def empty() -> _Entries:
+        return _Entries(
+            np.empty((0, 4), dtype=np.uint64), np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
+        )
+
+    def take(self, which: npt.NDArray[np.intp] | npt.NDArray[np.bool_]) -> _Entries:
+        return _Entries(self.words[which], self.shard[which], self.row[which])
+
+    @staticmethod
+    def concat(parts: Sequence[_Entries]) -> _Entries:
+        return _Entries(
+            np.concatenate([p.words for p in parts]),
+            np.concatenate([p.shard for p in parts]),
+            np.concatenate([p.row for p in parts]),
+        )
+
+
+class VectorCache:
+    """Embedding vectors by key, stored in ``directory``; thread-safe and multi-process safe.
+
+    ``shard_rows`` is the size ``compact`` merges small shards up to (a merged shard holds
+    fewer than ``2 * shard_rows`` rows).
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], *, shard_rows: int = 32_768) -> None:
+        if isinstance(shard_rows, bool) or not isinstance(shard_rows, int) or shard_rows < 1:
+            raise ValueError(f"shard_rows must be a positive integer, got {shard_rows!r}")
+        self.directory = pathlib.Path(os.fspath(directory))
+        self.shard_rows = shard_rows
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._reset()
+
+    def __repr__(self) -> str:
+        return f"VectorCache({str(self.directory)!r})"
+
+    # keys and namespaces
+
+    @staticmethod
+    def namespace(*, base_url: str, model: str, dimensions: int | None, encoding: str, long_text: str) -> str:
+        """The canonical string of what makes a vector differ (JSON, sorted keys).
+
+        It holds exactly these five fields and never a credential: user and password, query
+        and fragment are removed from ``base_url``.
+        """
+        fields = {
+            "base_url": _public_url(base_url),
+            "model": model,
+            "dimensions": dimensions,
+            "encoding": encoding,
+            "long_text": long_text,
+        }
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    @staticmethod
+    def key(*, namespace: str, text: str) -> bytes:
+        """SHA-256 of the length-prefixed UTF-8 of ``namespace`` and ``text`` (32 bytes)."""
+        return VectorCache.keys(namespace=namespace, texts=(text,))[0]
+
+    @staticmethod
+    def keys(*, namespace: str, texts: Iterable[str]) -> list[bytes]:
+        """``key`` of each text in ``texts`` (hashes the namespace once)."""
+        ns = namespace.encode("utf-8", "surrogatepass")
+        base = hashlib.sha256(len(ns).to_bytes(8, "big") + ns)
+        out = []
+        for text in texts:
+            data = text.encode("utf-8", "surrogatepass")
+            h = base.copy()
+            h.update(len(data).to_bytes(8, "big"))
+            h.update(data)
+            out.append(h.digest())
+        return out
+
+    # reading
+
+    def get(self, keys: Sequence[bytes]) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float32] | None]:
+        """Which ``keys`` are stored, and an ``(n, d)`` matrix with their rows filled.
+
+        The matrix is ``None`` when none is found; rows not found are zeros. Raises
+        ``ValueError`` if the found vectors differ in size (keys of several namespaces).
+        """
+        query = _key_words(keys)
+        n = len(query)
+        found = np.zeros(n, dtype=bool)
+        out: npt.NDArray[np.float32] | None = None
+        todo = np.arange(n)
+        for _ in range(_READ_TRIES):
+            if not len(todo):
+                break
+            with self._lock:
+                self._refresh()
+                hit = self._lookup(query[todo])
+                qpos = todo[hit >= 0]
+                where = self._main.take(hit[hit >= 0])
+                shards = {int(s): self._shards[int(s)] for s in np.unique(where.shard)}
+            if not len(qpos):
+                break
+            dims = {s.dim for s in shards.values()} | ({out.shape[1]} if out is not None else set())
+            if len(dims) > 1:
+                raise ValueError(
+                    f"the keys' vectors have different sizes {sorted(dims)}; look up one namespace at a time"
+                )
+            if out is None:
+                out = np.zeros((n, dims.pop()), dtype=np.float32)
+            order = np.argsort(where.shard, kind="stable")
+            parts = np.split(order, np.flatnonzero(np.diff(where.shard[order])) + 1)
+            jobs = [(shards[int(where.shard[p[0]])], where.row[p], qpos[p], out) for p in parts]
+            errors = _each(lambda job: self._read_rows(*job), jobs)
+            retry: list[npt.NDArray[np.intp]] = []
+            gone: list[int] = []
+            for (shard, _, dest, _), error in zip(jobs, errors, strict=True):
+                if error is None:
+                    found[dest] = True
+                    continue
+                if not isinstance(error, FileNotFoundError):
+                    self._damaged(shard.name, error)
+                gone.append(shard.id)
+                retry.append(dest)
+            if not retry:
+                break
+            with self._lock:
+                self._drop(gone)
+            todo = np.concatenate(retry)
+        return found, (out if found.any() else None)
+
+    def contains(self, keys: Sequence[bytes]) -> npt.NDArray[np.bool_]:
+        """Which ``keys`` are stored, from the index alone (no vector is read)."""
+        query = _key_words(keys)
+        with self._lock:
+            self._refresh()
+            return self._lookup(query) >= 0
+
+    def __len__(self) -> int:
+        """How many distinct keys are stored."""
+        with self._lock:
+            self._refresh()
+            words = self._main.words
+            first = self._first
+            same = np.flatnonzero(first[1:] == first[:-1]) + 1
+            if not len(same):
+                return len(words)
+            if bool((words[same] == words[same - 1]).all()):
+                return len(words) - len(same)
+            # Distinct keys share their first 64 bits: count exactly.
+            return len(np.unique(np.ascontiguousarray(words).view(np.dtype((np.void, KEY_BYTES)))))
+
+    # writing
+
+    def put(self, keys: Sequence[bytes], vectors: npt.NDArray[np.float32]) -> None:
+        """Store ``vectors[i]`` under ``keys[i]``, durably and atomically (one new shard)."""
+        words = _key_words(keys)
+        if not isinstance(vectors, np.ndarray) or vectors.dtype != np.float32:
+            raise TypeError(
+                f"vectors must be a float32 numpy array, got {getattr(vectors, 'dtype', type(vectors))}"
+            )
+        if vectors.ndim != 2 or vectors.shape[0] != len(words) or vectors.shape[1] < 1:
+            raise ValueError(f"vectors must have shape ({len(words)}, d) with d >= 1, got {vectors.shape}")
+        if not len(words):
+            return
+        if not np.isfinite(vectors).all():
+            raise ValueError("vectors must be finite; refusing to cache NaN or infinity")
+        dim = vectors.shape[1]
+        data = np.ascontiguousarray(vectors, dtype="<f4")
+        table = pa.Table.from_arrays(
+            [
+                pa.FixedSizeBinaryArray.from_buffers(
+                    pa.binary(KEY_BYTES), len(words), [None, pa.py_buffer(words)]
+                ),
+                pa.FixedSizeBinaryArray.from_buffers(
+                    pa.binary(4 * dim), len(words), [None, pa.py_buffer(data)]
+                ),
+            ],
+            schema=_schema(dim),
+        )
+        with self._temp() as (tmp, final):
+            pq.write_table(table, tmp, row_group_size=_group_rows(dim), **_WRITE_OPTIONS)
+            meta = pq.read_metadata(tmp)
+            self._commit(tmp, final)
+        with self._lock:
+            self._add(final.name, dim, meta, words)
+
+    def compact(self) -> None:
+        """Merge shards smaller than ``shard_rows`` into larger ones; remove stale temp files.
+
+        Safe while other processes read and write. Only one process compacts at a time; a
+        call made while another compacts returns at once.
+        """
+        with _exclusive(self.directory / _LOCK_NAME) as held:
+            if not held:
+                return
+            self._remove_stale_temps()
+            with self._lock:
+                self._refresh()
+                small = [s for s in self._shards.values() if s.rows < self.shard_rows]
+                keep = self._canonical_rows({s.id for s in small})
+            by_dim: dict[int, list[_Shard]] = {}
+            for shard in sorted(small, key=lambda s: s.name):
+                by_dim.setdefault(shard.dim, []).append(shard)
+            for group in by_dim.values():
+                batch: list[_Shard] = []
+                total = 0
+                for shard in group:
+                    batch.append(shard)
+                    total += shard.rows
+                    if total >= self.shard_rows:
+                        self._merge(batch, keep)
+                        batch, total = [], 0
+                if len(batch) > 1:
+                    self._merge(batch, keep)
+
+    def clear(self) -> None:
+        """Remove every stored vector (and stale temp files)."""
+        with self._lock:
+            for name in self._list_names():
+                with contextlib.suppress(FileNotFoundError):
+                    (self.directory / name).unlink()
+            self._remove_stale_temps()
+            self._reset()
+
+    # the index
+
+    def _reset(self) -> None:
+        self._shards: dict[int, _Shard] = {}
+        self._by_name: dict[str, int] = {}
+        self._bad: set[str] = set()
+        self._next_id = 0
+        self._main = _Entries.empty()
+        self._first: npt.NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
+        self._pending: list[_Entries] = []
+
+    def _list_names(self) -> set[str]:
+        try:
+            with os.scandir(self.directory) as entries:
+                return {e.name for e in entries if _SHARD_NAME.fullmatch(e.name)}
+        except FileNotFoundError:
+            return set()
+
+    def _refresh(self) -> None:
+        """Index the shards written since the last look; forget those removed (lock held)."""
+        names = self._list_names()
+        gone = [sid for name, sid in self._by_name.items() if name not in names]
+        if gone:
+            # A listing that raced a compaction can miss its new shard; it exists by now.
+            names |= self._list_names()
+            self._drop([sid for name, sid in self._by_name.items() if name not in names])
+        new = sorted(names - self._by_name.keys() - self._bad)
+        for name, loaded in zip(new, _each(_load_keys, [self.directory / n for n in new]), strict=True):
+            if isinstance(loaded, FileNotFoundError):
+                continue  # removed since the listing
+            if isinstance(loaded, Exception):
+                self._damaged(name, loaded)
+                continue
+            self._add(name, *loaded)
+        self._consolidate()
+
+    def _add(self, name: str, dim: int, meta: pq.FileMetaData, words: npt.NDArray[np.uint64]) -> None:
+        sizes = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+        starts = np.zeros(len(sizes) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=starts[1:])
+        sid = self._next_id
+        self._next_id += 1
+        self._shards[sid] = _Shard(sid, name, dim, len(words), starts)
+        self._by_name[name] = sid
+        self._pending.append(
+            _Entries(words, np.full(len(words), sid, dtype=np.int32), np.arange(len(words), dtype=np.int64))
+        )
+
+    def _consolidate(self) -> None:
+        """Fold pending entries into the main index, sorted by the keys' first word (lock held)."""
+        if not self._pending:
+            return
+        merged = _Entries.concat([self._main, *self._pending])
+        # The main index is one sorted run: a stable sort (timsort) merges the new part into it.
+        order = np.argsort(merged.words[:, 0], kind="stable")
+        self._main = merged.take(order)
+        self._first = np.ascontiguousarray(self._main.words[:, 0])
+        self._pending = []
+
+    def _lookup(self, query: npt.NDArray[np.uint64]) -> npt.NDArray[np.intp]:
+        """Per query key, its position in the main index, or -1 (lock held, index consolidated)."""
+        left = np.searchsorted(self._first, query[:, 0], side="left")
+        count = np.searchsorted(self._first, query[:, 0], side="right") - left
+        hit = np.full(len(query), -1, dtype=np.intp)
+        # Usually one candidate; more when a key is stored twice or first words collide.
+        for j in range(int(count.max(initial=0))):
+            open_ = np.flatnonzero((count > j) & (hit < 0))
+            if not len(open_):
+                break
+            pos = left[open_] + j
+            same = (self._main.words[pos] == query[open_]).all(axis=1)
+            hit[open_[same]] = pos[same]
+        return hit
+
+    def _drop(self, sids: Sequence[int]) -> None:
+        """Forget shards (removed or damaged) and their entries (lock held)."""
+        if not sids:
+            return
+        for sid in sids:
+            shard = self._shards.pop(sid, None)
+            if shard is not None:
+                self._by_name.pop(shard.name, None)
+        ids = np.asarray(sids, dtype=np.int32)
+        self._consolidate()
+        keep = ~np.isin(self._main.shard, ids)
+        self._main = self._main.take(keep)
+        self._first = np.ascontiguousarray(self._main.words[:, 0])
+
+    def _damaged(self, name: str, exc: BaseException) -> None:
+        with self._lock:
+            if name in self._bad:
+                return
+            self._bad.add(name)
+            sid = self._by_name.get(name)
+        warnings.warn(
+            f"embedframe cache: skipping damaged shard {self.directory / name} ({exc}); "
+            "its vectors will be embedded again",
+            CacheWarning,
+            stacklevel=3,
+        )
+        if sid is not None:
+            with self._lock:
+                self._drop([sid])
+
+    # files
+
+    def _read_rows(
+        self,
+        shard: _Shard,
+        rows: npt.NDArray[np.int64],
+        dest: npt.NDArray[np.intp],
+        out: npt.NDArray[np.float32],
+    ) -> None:
+        """Copy ``shard``'s ``rows`` into ``out[dest]``, reading only the row groups they are in."""
+        pf, dim = _open(self.directory / shard.name)
+        meta = pf.metadata
+        if dim != shard.dim or meta.num_rows != shard.rows or meta.num_row_groups != len(shard.starts) - 1:
+            raise _Damaged("the file changed since it was indexed")
+        order = np.argsort(rows, kind="stable")
+        rows, dest = rows[order], dest[order]
+        cuts = np.searchsorted(rows, shard.starts)
+        for g in range(len(shard.starts) - 1):
+            lo, hi = int(cuts[g]), int(cuts[g + 1])
+            if lo == hi:
+                continue
+            expected = int(shard.starts[g + 1] - shard.starts[g])
+            column = pf.read_row_group(g, columns=["vector"]).column(0)
+            if len(column) != expected or column.null_count:
+                raise _Damaged(f"row group {g} holds {len(column)} vectors, not {expected}")
+            matrix = _as_matrix(column, dim)
+            local = rows[lo:hi] - shard.starts[g]
+            if hi - lo == expected and np.array_equal(local, np.arange(expected)):
+                out[dest[lo:hi]] = matrix  # the whole group, in order: no gather copy
+            else:
+                out[dest[lo:hi]] = matrix[local]
+
+    @contextlib.contextmanager
+    def _temp(self) -> Iterator[tuple[pathlib.Path, pathlib.Path]]:
+        """A temporary path and the shard name it becomes; the temp file is removed on failure."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        token = f"{uuid.uuid4().hex}-{os.getpid()}"
+        tmp = self.directory / f"{_TMP_PREFIX}{token}.parquet{_TMP_SUFFIX}"
+        try:
+            yield tmp, self.directory / f"shard-{token}.parquet"
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    def _commit(self, tmp: pathlib.Path, final: pathlib.Path) -> None:
+        fd = os.open(tmp, os.O_RDWR)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+        _fsync_dir(self.directory)
+
+    def _canonical_rows(self, sids: set[int]) -> dict[int, npt.NDArray[np.int64]]:
+        """Per shard in ``sids``, the rows that hold the first stored copy of their key (lock held)."""
+        words, first = self._main.words, self._first
+        canonical = np.ones(len(words), dtype=bool)
+        canonical[1:] = ~((first[1:] == first[:-1]) & (words[1:] == words[:-1]).all(axis=1))
+        chosen = canonical & np.isin(self._main.shard, np.fromiter(sids, dtype=np.int32, count=len(sids)))
+        shard, row = self._main.shard[chosen], self._main.row[chosen]
+        order = np.lexsort((row, shard))
+        shard, row = shard[order], row[order]
+        cuts = np.flatnonzero(np.diff(shard)) + 1
+        found = {
+            int(part[0]): rows
+            for part, rows in zip(np.split(shard, cuts), np.split(row, cuts), strict=True)
+            if len(part)
+        }
+        return {sid: found.get(sid, np.empty(0, dtype=np.int64)) for sid in sids}
+
+    def _merge(self, batch: list[_Shard], keep: dict[int, npt.NDArray[np.int64]]) -> None:
+        """Write the ``keep`` rows of ``batch`` into one new shard, then remove the old shards.
+
+        ``keep`` holds, per shard, the rows whose key has no earlier copy in the cache, so
+        a key stored several times is kept once.
+        """
+        dim = batch[0].dim
+        merged: list[_Shard] = []
+        kept: list[npt.NDArray[np.uint64]] = []
+        with self._temp() as (tmp, final):
+            with pq.ParquetWriter(tmp, _schema(dim), **_WRITE_OPTIONS) as writer:
+                for shard in batch:
+                    try:
+                        pf, file_dim = _open(self.directory / shard.name)
+                        table = pf.read()
+                        if (
+                            file_dim != dim
+                            or table.num_rows != shard.rows
+                            or table.num_rows != pf.metadata.num_rows
+                        ):
+                            raise _Damaged("the file changed since it was indexed")
+                    except FileNotFoundError:
+                        continue
+                    except Exception as exc:
+                        self._damaged(shard.name, exc)
+                        continue
+                    rows = keep[shard.id]
+                    if len(rows) < table.num_rows:
+                        table = table.take(pa.array(rows))
+                    if table.num_rows:
+                        writer.write_table(table, row_group_size=_group_rows(dim))
+                        kept.append(_read_keys_table(table))
+                    merged.append(shard)
+            if len(merged) < 2:
+                return
+            if kept:
+                meta = pq.read_metadata(tmp)
+                self._commit(tmp, final)
+        with self._lock:
+            if kept:
+                self._add(final.name, dim, meta, np.concatenate(kept))
+            self._drop([s.id for s in merged])
+        for shard in merged:
+            with contextlib.suppress(OSError):
+                (self.directory / shard.name).unlink()
+
+    def _remove_stale_temps(self) -> None:
+        """Remove temp files older than an hour (left by killed writers)."""
+        now = time.time()
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                if entry.name.startswith(_TMP_PREFIX) and entry.name.endswith(_TMP_SUFFIX):
+                    with contextlib.suppress(OSError):
+                        if now - entry.stat().st_mtime > _STALE_TMP_SECONDS:
+                            os.unlink(entry.path)
+
+
+def _public_url(url: str) -> str:
+    """``url`` without user, password, query or fragment."""
+    parts = urlsplit(url.strip())
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _key_words(keys: Sequence[bytes]) -> npt.NDArray[np.uint64]:
+    """32-byte keys as an ``(n, 4)`` array of native uint64 words."""
+    if isinstance(keys, (bytes, bytearray, memoryview, str)):
+        raise TypeError("keys must be a sequence of 32-byte keys, not a single value")
+    if keys and set(map(len, keys)) != {KEY_BYTES}:
+        raise ValueError(f"every key must be {KEY_BYTES} bytes (VectorCache.key(...))")
+    try:
+        joined = b"".join(keys)
+    except TypeError:
+        raise TypeError("keys must be bytes (VectorCache.key(...))") from None
+    return np.frombuffer(joined, dtype=np.uint64).reshape(-1, 4)
+
+
+def _schema(dim: int) -> pa.Schema:
+    meta = json.dumps({"format": _FORMAT, "dtype": "<f4", "dim": dim}, sort_keys=True)
+    return pa.schema(
+        [
+            pa.field("key", pa.binary(KEY_BYTES), nullable=False),
+            pa.field("vector", pa.binary(4 * dim), nullable=False),
+        ],
+        metadata={_META_KEY: meta.encode()},
+    )
+
+
+def _group_rows(dim: int) -> int:
+    return max(1, _GROUP_BYTES // (4 * dim))
+
+
+def _open(path: pathlib.Path) -> tuple[pq.ParquetFile, int]:
+    """The shard at ``path``, opened and validated, and its vectors' size."""
+    pf = pq.ParquetFile(path, memory_map=True, page_checksum_verification=True)
+    schema = pf.schema_arrow
+    vector_type = schema.field("vector").type if schema.names == ["key", "vector"] else None
+    if vector_type is None or not pa.types.is_fixed_size_binary(vector_type) or vector_type.byte_width % 4:
+        raise _Damaged(f"unexpected schema {schema.names}")
+    dim = vector_type.byte_width // 4
+    if dim < 1 or not schema.equals(_schema(dim), check_metadata=True):
+        raise _Damaged("unexpected schema or format")
+    meta = pf.metadata
+    if sum(meta.row_group(g).num_rows for g in range(meta.num_row_groups)) != meta.num_rows:
+        raise _Damaged("row group sizes do not add up")
+    return pf, dim
+
+
+def _load_keys(path: pathlib.Path) -> tuple[int, pq.FileMetaData, npt.NDArray[np.uint64]]:
+    """The shard's vector size, metadata and keys (validated)."""
+    pf, dim = _open(path)
+    table = pf.read(columns=["key"])
+    if table.num_rows != pf.metadata.num_rows:
+        raise _Damaged(f"{table.num_rows} keys for {pf.metadata.num_rows} rows")
+    return dim, pf.metadata, _read_keys_table(table)
+
+
+def _each(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R | Exception]:
+    """``fn`` of each item, on up to ``_THREADS`` threads (pyarrow and numpy release the GIL);
+    an item whose call raised gets its exception."""
+
+    def call(item: _T) -> _R | Exception:
+        try:
+            return fn(item)
+        except Exception as exc:
+            return exc
+
+    workers = min(len(items), _THREADS)
+    if workers < 2:
+        return [call(item) for item in items]
+    with ThreadPoolExecutor(workers, thread_name_prefix="embedframe-cache") as pool:
+        return list(pool.map(call, items))
+
+
+def _read_keys_table(table: pa.Table) -> npt.NDArray[np.uint64]:
+    """The ``key`` column of ``table`` as an owned ``(n, 4)`` uint64 array."""
+    column = table.column("key")
+    if column.null_count:
+        raise _Damaged("null keys")
+    array = column.combine_chunks()
+    raw = array.buffers()[1]
+    if raw is None and len(array):
+        raise _Damaged("no key data")
+    if not len(array):
+        return np.empty((0, 4), dtype=np.uint64)
+    return (
+        np.frombuffer(raw, dtype=np.uint64, count=4 * len(array), offset=array.offset * KEY_BYTES)
+        .reshape(-1, 4)
+        .copy()
+    )
+
+
+def _as_matrix(column: pa.ChunkedArray, dim: int) -> npt.NDArray[np.float32]:
+    """A ``fixed_size_binary(4*dim)`` column as an ``(n, dim)`` float32 view (a copy if chunked)."""
+    array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    raw = array.buffers()[1]
+    if raw is None:
+        raise _Damaged("no vector data")
+    view = np.frombuffer(raw, dtype="<f4", count=dim * len(array), offset=array.offset * 4 * dim)
+    return view.reshape(len(array), dim)
+
+
+def _fsync_dir(directory: pathlib.Path) -> None:
+    """Make a rename in ``directory`` durable (POSIX; a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _exclusive(path: pathlib.Path) -> Iterator[bool]:
+    """Hold an advisory lock on ``path`` if no other process does (True), else yield False."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no cross-process lock
+        yield True
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)

@@ -1,0 +1,123 @@
+"""Plan before spending: exact tokens, requests and cost of a job, without any request."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ._backend import resolve_backend
+from ._engine import open_cache, piece_keys
+from ._pack import pack
+from ._plan import EMPTY, ERROR, NULL, make_plan
+from .api import Texts, as_values
+from .config import EmbedConfig, resolve_config
+
+__all__ = ["Estimate", "estimate"]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What embedding a column would cost. No request is made to compute it."""
+
+    model: str
+    rows: int
+    null_rows: int
+    empty_rows: int
+    bad_rows: int
+    """Rows that would fail: not a string, or too long under ``long_text="error"``."""
+    duplicate_rows: int
+    """Rows whose text appears earlier in the column (sent once)."""
+    distinct_texts: int
+    long_rows: int
+    """Rows over the model's input limit."""
+    long_pieces: int
+    """Pieces (chunks) those long texts become."""
+    pieces: int
+    """Distinct inputs that would be embedded."""
+    cache_hits: int
+    """Pieces already in the cache (free)."""
+    tokens: int
+    """Exact tokens that would be sent (cache hits excluded)."""
+    requests: int
+    usd: float | None
+    """List-price cost in US dollars, or ``None`` when the model's price is unknown."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        cost = "unknown price" if self.usd is None else f"${self.usd:,.4f}"
+        lines = [
+            f"model            {self.model}",
+            f"rows             {self.rows:,}",
+            f"  null / empty   {self.null_rows:,} / {self.empty_rows:,}",
+            f"  duplicates     {self.duplicate_rows:,}",
+            f"  bad            {self.bad_rows:,}",
+            f"  over the limit {self.long_rows:,} (-> {self.long_pieces:,} chunks)",
+            f"inputs to embed  {self.pieces:,} ({self.cache_hits:,} cached)",
+            f"tokens to send   {self.tokens:,}",
+            f"requests         {self.requests:,}",
+            f"estimated cost   {cost}",
+        ]
+        return "\n".join(lines)
+
+
+def estimate(
+    texts: Texts, *, config: EmbedConfig | None = None, column: Hashable | None = None, **options: Any
+) -> Estimate:
+    """Count exactly what embedding ``texts`` would send, and its list price; no network."""
+    cfg = resolve_config(config, options)
+    backend = resolve_backend(cfg, announce=False)
+    cfg = backend.config
+    values, index, name = as_values(texts)
+    plan = make_plan(
+        values,
+        index,
+        backend.tokenizer,
+        column=column if column is not None else (name if name is not None else "texts"),
+        limit=cfg.input_limit,
+        window=cfg.window,
+        overlap=cfg.chunk_overlap,
+        long_text=cfg.long_text,
+        empty=cfg.empty,
+        on_bad="mark",
+        byte_bound=False,
+        count_all=True,
+    )
+    store = open_cache(cfg)
+    found = np.zeros(len(plan.pieces), dtype=bool)
+    if store is not None and plan.pieces:
+        found = store.contains(piece_keys(cfg, plan.pieces))
+    todo = np.flatnonzero(~found)
+    bound = plan.piece_bound[todo].copy()
+    batches = pack(
+        bound,
+        np.ones(len(todo), dtype=bool),
+        max_inputs=cfg.max_inputs_per_request,
+        max_tokens=cfg.max_tokens_per_request,
+        count=lambda i: int(bound[i]),
+    )
+    row_text = plan.row_text
+    with_text = row_text[row_text >= 0]
+    long_texts = (plan.text_tokens > cfg.input_limit) & (np.diff(plan.ref_start) > 0)
+    price = cfg.model_info.usd_per_million_tokens
+    tokens = int(bound.sum())
+    return Estimate(
+        model=str(cfg.model),
+        rows=plan.n_rows,
+        null_rows=int((row_text == NULL).sum()),
+        empty_rows=int((row_text == EMPTY).sum()),
+        bad_rows=int((row_text == ERROR).sum()),
+        duplicate_rows=len(with_text) - len(np.unique(with_text)),
+        distinct_texts=len(plan.texts),
+        long_rows=int(long_texts[with_text].sum()) if len(plan.texts) else 0,
+        long_pieces=int(np.diff(plan.ref_start)[long_texts].sum()),
+        pieces=len(plan.pieces),
+        cache_hits=int(found.sum()),
+        tokens=tokens,
+        requests=len(batches),
+        usd=None if price is None else tokens * price / 1_000_000,
+    )
