@@ -23,7 +23,7 @@ from ._pack import Batch, pack
 from ._plan import EMPTY, ERROR, NULL, Labels, Plan, make_plan
 from ._progress import Progress
 from ._tokenizer import Tokenizer
-from .config import EmbedConfig
+from .config import OPENAI_BASE_URL, EmbedConfig
 from .errors import EmbedFrameError, InputError, ResponseError
 
 if TYPE_CHECKING:
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["JobResult", "JobStats", "run_job"]
 
 log = logging.getLogger("embedframe")
+
+COMPACT_OVER_SHARDS = 256
+"""After a job, the cache is compacted when it holds more shard files than this."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,8 @@ async def run_job(
     stats = SendStats()
     if batches:
         pieces, stats = await _send_all(plan, batches, config, backend.transport, pieces, store, keys)
+        if store is not None and store.shard_count() > COMPACT_OVER_SHARDS:
+            await asyncio.to_thread(store.compact)
     if pieces is None:
         dim = config.dimensions or config.model_info.dimensions
         if dim is None:
@@ -219,7 +224,7 @@ def piece_keys(config: EmbedConfig, pieces: list[str]) -> list[bytes]:
     from .cache import VectorCache
 
     namespace = VectorCache.namespace(
-        base_url=config.base_url or "",
+        base_url=config.base_url or OPENAI_BASE_URL,
         model=str(config.model),
         dimensions=config.dimensions,
         encoding=config.tokenizer_name,

@@ -239,6 +239,10 @@ class VectorCache:
             self._refresh()
             return self._lookup(query) >= 0
 
+    def shard_count(self) -> int:
+        """Shard files in the directory (many small ones make lookups slower: see :meth:`compact`)."""
+        return len(self._list_names())
+
     def __len__(self) -> int:
         """How many distinct keys are stored."""
         with self._lock:

@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import platformdirs
-
 from .errors import ConfigError
 from .models import ModelInfo, model_info
 
@@ -148,9 +146,10 @@ class EmbedConfig:
         if self.cache is False:
             return None
         if self.cache is True:
-            env = os.environ.get("EMBEDFRAME_CACHE_DIR", "").strip()
-            return Path(env) if env else Path(platformdirs.user_cache_dir("embedframe")) / "vectors"
-        return Path(self.cache)
+            from .cache import default_cache_dir
+
+            return default_cache_dir()
+        return Path(self.cache).expanduser()
 
     @property
     def tokenizer_name(self) -> str:
