@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ._tokenizer import Tokenizer, get_tokenizer
+from ._tokenizer import LazyTokenizer, Tokenizer
 from .config import DEFAULT_MODEL, EmbedConfig
 from .errors import ConfigError
 
@@ -51,7 +51,7 @@ def resolve_backend(config: EmbedConfig, *, announce: bool = True) -> Backend:
     if config.api_key is not None or config.base_url is not None:
         cfg = config if config.model else config.replace(model=DEFAULT_MODEL)
         host = urlsplit(cfg.endpoint).hostname
-        return Backend(cfg, get_tokenizer(cfg.tokenizer_name), True, None, f"server {host}")
+        return Backend(cfg, LazyTokenizer(cfg.tokenizer_name), True, None, f"server {host}")
     return _local_backend(config, announce=announce)
 
 
@@ -71,8 +71,24 @@ def _local_backend(config: EmbedConfig, *, announce: bool) -> Backend:
             "set OPENAI_API_KEY (or pass api_key=...), or pass base_url=..., or leave model unset "
             f"to use the local model {LOCAL_MODEL!r}"
         )
-    cfg = config.replace(model=LOCAL_MODEL, base_url=LOCAL_BASE_URL)
+    cfg = config.replace(model=LOCAL_MODEL, base_url=LOCAL_BASE_URL, **_local_defaults(config))
     if announce:
         _announce(f"no API key or base_url configured; using the local model {LOCAL_MODEL} on CPU")
     transport = httpx.ASGITransport(app=create_app())
-    return Backend(cfg, local_tokenizer(), False, transport, f"local model {LOCAL_MODEL}")
+    return Backend(cfg, local_tokenizer(), True, transport, f"local model {LOCAL_MODEL}")
+
+
+def _local_defaults(config: EmbedConfig) -> dict[str, int | float]:
+    """Request sizes for a CPU model: options still at their (remote-server) defaults change.
+
+    The model runs one batch at a time, so big requests would queue past the timeout and
+    many in flight would only wait; explicit settings are kept.
+    """
+    defaults = EmbedConfig.__dataclass_fields__
+    local = {
+        "max_inputs_per_request": 128,
+        "max_tokens_per_request": 16_384,
+        "concurrency": 2,
+        "timeout": 600.0,
+    }
+    return {k: v for k, v in local.items() if getattr(config, k) == defaults[k].default}

@@ -29,7 +29,8 @@ def texts_from_pieces(pieces: npt.NDArray[np.float32], plan: Plan) -> npt.NDArra
         return pieces
     n, d = len(plan.texts), pieces.shape[1]
     counts = np.diff(plan.ref_start)
-    out = np.zeros((n, d), dtype=np.float32)
+    out = np.empty((n, d), dtype=np.float32)
+    out[counts == 0] = 0  # texts refused as bad rows; no row points at them
     single = np.flatnonzero(counts == 1)
     out[single] = pieces[plan.ref_piece[plan.ref_start[single]]]
     for t in np.flatnonzero(counts > 1).tolist():
@@ -48,6 +49,7 @@ def rows_from_texts(
     valid = row_text >= 0
     if len(row_text) == len(texts) and np.array_equal(row_text, np.arange(len(texts))):
         return texts, valid
-    out = np.zeros((len(row_text), texts.shape[1]), dtype=np.float32)
+    out = np.empty((len(row_text), texts.shape[1]), dtype=np.float32)
     out[valid] = texts[row_text[valid]]
+    out[~valid] = 0
     return out, valid

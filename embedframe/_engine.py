@@ -264,13 +264,19 @@ async def _send_all(
                 vectors = decoded.vectors
                 m = holder.get("m")
                 if m is None:
-                    m = holder["m"] = np.zeros((len(plan.pieces), vectors.shape[1]), dtype=np.float32)
+                    # np.empty, not zeros: numpy backs large empty arrays with huge pages, so
+                    # first writes cost a tenth of calloc'd zeros; every row gets written.
+                    m = holder["m"] = np.empty((len(plan.pieces), vectors.shape[1]), dtype=np.float32)
                 elif vectors.shape[1] != m.shape[1]:
                     raise ResponseError(
                         f"the server sent {vectors.shape[1]}-d vectors after {m.shape[1]}-d ones "
                         "(from this job or the cache); pass dimensions=... to pin the size"
                     )
-                m[batch.pieces] = vectors
+                first, last = int(batch.pieces[0]), int(batch.pieces[-1])
+                if last - first + 1 == len(ids):  # a contiguous run: a plain copy, no gather
+                    m[first : last + 1] = vectors
+                else:
+                    m[batch.pieces] = vectors
                 if store is not None:
                     await asyncio.to_thread(store.put, [keys[i] for i in ids], vectors)
                 progress.advance(float(piece_rows[batch.pieces].sum()), sender.stats.usage_tokens)

@@ -20,6 +20,7 @@ import httpx
 
 from ._decode import Decoded, decode_embeddings
 from ._retry import backoff, is_retryable_status, server_wait
+from ._transport import make_transport
 from ._version import __version__
 from .config import EmbedConfig
 from .errors import (
@@ -77,7 +78,10 @@ def make_client(config: EmbedConfig, transport: httpx.AsyncBaseTransport | None 
     headers.update(config.headers)
     limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency)
     return httpx.AsyncClient(
-        headers=headers, timeout=httpx.Timeout(config.timeout), limits=limits, transport=transport
+        headers=headers,
+        timeout=httpx.Timeout(config.timeout),
+        limits=limits,
+        transport=transport if transport is not None else make_transport(limits),
     )
 
 
@@ -108,8 +112,7 @@ class Sender:
             await self.gate.wait()
             self.stats.requests += 1
             try:
-                response = await self.client.post(cfg.endpoint, content=content)
-                body = await response.aread()
+                response, body = await self._post(content)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 failure: Exception = TransportError(
                     f"{type(exc).__name__} talking to {self._where()}: {self._scrub(str(exc)) or 'no detail'}"
@@ -156,6 +159,31 @@ class Sender:
             self.stats.retries += 1
             await asyncio.sleep(delay)
 
+    async def _post(self, content: bytes) -> tuple[httpx.Response, bytes | bytearray]:
+        """POST and read the whole body into a buffer of our own.
+
+        The body is not left on the response (``aread`` would keep it there, and
+        responses can sit in reference cycles until the garbage collector runs, holding
+        megabytes each); with a known length it is read into one preallocated buffer.
+        """
+        async with self.client.stream("POST", self.config.endpoint, content=content) as response:
+            length = response.headers.get("content-length")
+            if length is not None and length.isdigit() and "content-encoding" not in response.headers:
+                buffer = bytearray(int(length))
+                view = memoryview(buffer)
+                filled = 0
+                async for chunk in response.aiter_raw():
+                    end = filled + len(chunk)
+                    if end > len(buffer):
+                        raise httpx.RemoteProtocolError("the server sent more than its content-length")
+                    view[filled:end] = chunk
+                    filled = end
+                view.release()
+                if filled != len(buffer):
+                    raise httpx.RemoteProtocolError("the body ended before its content-length")
+                return response, buffer
+            return response, b"".join([chunk async for chunk in response.aiter_bytes()])
+
     def _where(self) -> str:
         return self.config.endpoint
 
@@ -164,7 +192,7 @@ class Sender:
             text = text.replace(secret, "***")
         return text
 
-    def _api_error(self, response: httpx.Response, body: bytes) -> APIError:
+    def _api_error(self, response: httpx.Response, body: bytes | bytearray) -> APIError:
         status = response.status_code
         message, code, type_ = _server_message(body, response.headers.get("content-type", ""))
         message = self._scrub(message) or response.reason_phrase or "no message"
@@ -197,7 +225,7 @@ class Sender:
         )
 
 
-def _server_message(body: bytes, content_type: str) -> tuple[str, str | None, str | None]:
+def _server_message(body: bytes | bytearray, content_type: str) -> tuple[str, str | None, str | None]:
     """The server's message, code and type, whatever the dialect of its error body."""
     text = body.decode("utf-8", "replace")
     try:

@@ -128,21 +128,8 @@ def make_plan(
     """
     if on_bad not in ("raise", "mark"):
         raise ValueError(f"on_bad must be 'raise' or 'mark', got {on_bad!r}")
-    n = len(values)
-    missing = pd.isna(values) if n else np.zeros(0, dtype=bool)
-    row_text = np.full(n, NULL, dtype=np.int64)
+    row_text, distinct, bad_type = _distinct(values)
     row_errors: dict[int, str] = {}
-    index: dict[str, int] = {}
-    bad_type: list[int] = []
-    for i in np.flatnonzero(~missing).tolist():
-        value = values[i]
-        if not isinstance(value, str):
-            bad_type.append(i)
-            continue
-        uid = index.get(value)
-        if uid is None:
-            uid = index[value] = len(index)
-        row_text[i] = uid
     if bad_type:
         if on_bad == "raise":
             first = values[bad_type[0]]
@@ -156,7 +143,6 @@ def make_plan(
             row_text[i] = ERROR
             row_errors[i] = f"not a string ({type(values[i]).__name__})"
 
-    distinct = list(index)
     is_empty = np.fromiter((not t or t.isspace() for t in distinct), dtype=bool, count=len(distinct))
     if is_empty.any():
         empty_rows = np.flatnonzero((row_text >= 0) & is_empty[np.maximum(row_text, 0)])
@@ -185,8 +171,9 @@ def make_plan(
         exact=exact or count_all,
         byte_bound=byte_bound,
     )
-    for uid, text in enumerate(distinct):
-        builder.add(uid, text)
+    if not builder.add_all_short(distinct):
+        for uid, text in enumerate(distinct):
+            builder.add(uid, text)
     if builder.too_long:
         uids = np.array([u for u, _ in builder.too_long])
         rows = np.flatnonzero(np.isin(row_text, uids))
@@ -203,6 +190,45 @@ def make_plan(
             row_errors[i] = f"{counts[int(row_text[i])]} tokens, over the limit of {builder.split_over}"
             row_text[i] = ERROR
     return builder.build(row_text, distinct, row_errors)
+
+
+def _distinct(values: npt.NDArray[np.object_]) -> tuple[npt.NDArray[np.int64], list[str], list[int]]:
+    """Per row: its distinct string's index (``NULL`` for nulls); the distinct strings in
+    order of first appearance; and the rows holding something that is not a string."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), [], []
+    try:
+        codes, uniques = pd.factorize(values)  # hashes in C; None, NaN and pd.NA get -1
+    except TypeError:  # an unhashable value (list, dict): go row by row
+        return _distinct_slowly(values)
+    codes = codes.astype(np.int64, copy=False)
+    is_str = np.fromiter((isinstance(u, str) for u in uniques), dtype=bool, count=len(uniques))
+    strings = np.flatnonzero(is_str)
+    new_id = np.full(len(uniques) + 1, NULL, dtype=np.int64)  # slot -1 stays NULL
+    new_id[strings] = np.arange(len(strings))
+    bad_type: list[int] = []
+    if len(strings) < len(uniques):
+        new_id[np.flatnonzero(~is_str)] = ERROR
+        bad_type = np.flatnonzero(np.isin(codes, np.flatnonzero(~is_str))).tolist()
+    row_text = new_id[codes]
+    row_text[bad_type] = NULL
+    return row_text, [str(uniques[i]) for i in strings.tolist()], bad_type
+
+
+def _distinct_slowly(values: npt.NDArray[np.object_]) -> tuple[npt.NDArray[np.int64], list[str], list[int]]:
+    """:func:`_distinct` for columns holding unhashable values."""
+    missing = pd.isna(values)
+    row_text = np.full(len(values), NULL, dtype=np.int64)
+    index: dict[str, int] = {}
+    bad_type: list[int] = []
+    for i in np.flatnonzero(~missing).tolist():
+        value = values[i]
+        if not isinstance(value, str):
+            bad_type.append(i)
+            continue
+        row_text[i] = index.setdefault(value, len(index))
+    return row_text, list(index), bad_type
 
 
 def _short(value: object) -> str:
@@ -259,6 +285,28 @@ class _Builder:
         self.ref_piece.append(pid)
         self.ref_tokens.append(tokens)
         self.ref_span.append(span)
+
+    def add_all_short(self, texts: list[str]) -> bool:
+        """Take every text as one untokenized piece when all are short; ``False`` if not."""
+        if not self.byte_bound or self.exact or self.pieces:
+            return False
+        try:
+            nbytes = [len(t.encode("utf-8")) for t in texts]
+        except UnicodeEncodeError:
+            return False
+        if nbytes and max(nbytes) > self.split_over:
+            return False
+        n = len(texts)
+        self.pieces = list(texts)
+        self.bound = nbytes
+        self.is_exact = [False] * n
+        self.ref_start = list(range(n + 1))
+        self.ref_piece = list(range(n))
+        self.ref_tokens = list(nbytes)
+        self.ref_span = [(-1, -1)] * n
+        self.text_tokens = [-1] * n
+        self.truncated = [False] * n
+        return True
 
     def add(self, uid: int, raw: str) -> None:
         text, nbytes = _clean(raw)

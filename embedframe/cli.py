@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ._version import __version__
@@ -36,14 +37,20 @@ EXIT_OK, EXIT_INPUT, EXIT_API, EXIT_RATE_LIMIT, EXIT_INTERRUPTED = 0, 2, 3, 4, 1
 def _job_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="Parquet, CSV or JSON Lines file (or a folder of Parquet files)")
     parser.add_argument("-c", "--column", required=True, help="the text column")
-    parser.add_argument("--format", choices=["parquet", "csv", "jsonl"], help="input format (default: from the name)")
+    parser.add_argument(
+        "--format", choices=["parquet", "csv", "jsonl"], help="input format (default: from the name)"
+    )
     parser.add_argument("--model", help="model name (default: text-embedding-3-small, or the local model)")
     parser.add_argument("--dimensions", type=int, help="vector size (text-embedding-3 models)")
-    parser.add_argument("--base-url", help="API root, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL)")
+    parser.add_argument(
+        "--base-url", help="API root, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL)"
+    )
     parser.add_argument(
         "--api-key", help="API key (default: $OPENAI_API_KEY; prefer the variable: command lines are visible)"
     )
-    parser.add_argument("--long-text", choices=["chunk", "truncate", "error"], help="texts over the input limit")
+    parser.add_argument(
+        "--long-text", choices=["chunk", "truncate", "error"], help="texts over the input limit"
+    )
     parser.add_argument("--max-input-tokens", type=int, help="tokens per input (default: the model's limit)")
     parser.add_argument("--chunk-tokens", type=int, help="tokens per chunk (default: the input limit)")
     parser.add_argument("--chunk-overlap", type=int, help="tokens shared by consecutive chunks")
@@ -67,7 +74,9 @@ def _config_options(args: argparse.Namespace) -> dict[str, Any]:
         "max_tokens_per_request": "max_tokens_per_request",
         "concurrency": "concurrency",
     }
-    options = {dest: getattr(args, src) for src, dest in names.items() if getattr(args, src, None) is not None}
+    options = {
+        dest: getattr(args, src) for src, dest in names.items() if getattr(args, src, None) is not None
+    }
     if args.no_cache:
         options["cache"] = False
     elif args.cache_dir:
@@ -96,7 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     _job_options(estimate)
     estimate.add_argument("--json", action="store_true", help="print JSON")
 
-    inspect = commands.add_parser("inspect", help="schema, provenance, rows, dimension and nulls of a Parquet file")
+    inspect = commands.add_parser(
+        "inspect", help="schema, provenance, rows, dimension and nulls of a Parquet file"
+    )
     inspect.add_argument("path")
     inspect.add_argument("--json", action="store_true", help="print JSON")
 
@@ -148,9 +159,12 @@ def _run_estimate(args: argparse.Namespace) -> int:
 
     options = _config_options(args)
     total: dict[str, Any] | None = None
-    for frame in read_batches(Path(args.input), batch_rows=1_000_000, fmt=args.format):
+    frames = read_batches(Path(args.input), batch_rows=1_000_000, fmt=args.format, text_column=args.column)
+    for frame in frames:
         if args.column not in frame.columns:
-            raise InputError(f"no column {args.column!r} in {args.input}; its columns are {list(frame.columns)}")
+            raise InputError(
+                f"no column {args.column!r} in {args.input}; its columns are {list(frame.columns)}"
+            )
         part = estimate(frame[args.column], column=args.column, **options).as_dict()
         if total is None:
             total = part
@@ -195,7 +209,10 @@ def inspect_file(path: str) -> dict[str, Any]:
 def _run_inspect(args: argparse.Namespace) -> int:
     if not Path(args.path).is_file():
         raise InputError(f"no file {args.path!r}")
-    info = inspect_file(args.path)
+    try:
+        info = inspect_file(args.path)
+    except pa.ArrowException as err:
+        raise InputError(f"{args.path!r} is not a readable Parquet file: {err}") from err
     if args.json:
         print(json.dumps(info, indent=1))
         return EXIT_OK
@@ -236,7 +253,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RateLimitError as exc:
         if exc.code == "insufficient_quota":
             return _fail(str(exc), EXIT_API)
-        return _fail(f"{exc}\nWhat was paid for is kept; run the same command again to resume.", EXIT_RATE_LIMIT)
+        return _fail(
+            f"{exc}\nWhat was paid for is kept; run the same command again to resume.", EXIT_RATE_LIMIT
+        )
     except (APIError, TransportError, ResponseError) as exc:
         return _fail(f"{exc}\nWhat was paid for is kept; run the same command again to resume.", EXIT_API)
     except EmbedFrameError as exc:

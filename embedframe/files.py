@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from pandas.api.types import is_scalar
 
 from ._sync import run_sync
 from .api import PROVENANCE_ATTR, aembed_column, output_name
@@ -72,13 +73,22 @@ def _format(src: Path, fmt: str | None) -> str:
     )
 
 
-def read_batches(src: Path, *, batch_rows: int, fmt: str | None = None) -> Iterator[pd.DataFrame]:
-    """The input, ``batch_rows`` rows at a time (the last batch may be shorter)."""
+def read_batches(
+    src: Path, *, batch_rows: int, fmt: str | None = None, text_column: Hashable | None = None
+) -> Iterator[pd.DataFrame]:
+    """The input, ``batch_rows`` rows at a time (the last batch may be shorter).
+
+    A CSV's ``text_column`` is read as strings, whatever its values look like (``"42"``
+    stays a text, not an integer).
+    """
     kind = _format(src, fmt)
     if not src.exists():
         raise InputError(f"input file {str(src)!r} does not exist")
     if kind == "parquet":
-        dataset = pq.ParquetFile(src) if src.is_file() else None
+        try:
+            dataset = pq.ParquetFile(src) if src.is_file() else None
+        except pa.ArrowException as err:
+            raise InputError(f"{str(src)!r} is not a readable Parquet file: {err}") from err
         if dataset is not None:
             for batch in dataset.iter_batches(batch_size=batch_rows):
                 yield batch.to_pandas()
@@ -88,13 +98,33 @@ def read_batches(src: Path, *, batch_rows: int, fmt: str | None = None) -> Itera
             for batch in ds.dataset(src, format="parquet").to_batches(batch_size=batch_rows):
                 yield batch.to_pandas()
     elif kind == "csv":
-        reader = pacsv.open_csv(src, read_options=pacsv.ReadOptions(block_size=1 << 22))
-        yield from _rebatch((b.to_pandas() for b in reader), batch_rows)
+        yield from _rebatch(_csv_frames(src, text_column), batch_rows)
     elif kind == "jsonl":
         with pd.read_json(src, lines=True, chunksize=batch_rows, dtype=False) as reader:
             yield from reader
     else:
         raise InputError(f"unknown format {kind!r}; use 'parquet', 'csv' or 'jsonl'")
+
+
+def _csv_frames(src: Path, text_column: Hashable | None) -> Iterator[pd.DataFrame]:
+    """The CSV's blocks as frames; column types are guessed from the first block."""
+    types = {str(text_column): pa.string()} if text_column is not None else {}
+    reader = pacsv.open_csv(
+        src,
+        read_options=pacsv.ReadOptions(block_size=1 << 22),
+        convert_options=pacsv.ConvertOptions(column_types=types),
+    )
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as err:
+            raise InputError(
+                f"cannot read {str(src)!r}: {err}. A CSV's column types are guessed from its first "
+                "4 MiB; convert the file to Parquet or JSON Lines with the types you mean"
+            ) from err
+        yield batch.to_pandas()
 
 
 def _rebatch(frames: Iterator[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
@@ -114,7 +144,7 @@ def _rebatch(frames: Iterator[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame
 
 
 def _signature(
-    src: Path, column: Hashable, batch_rows: int, cfg: EmbedConfig, details: bool
+    src: Path, column: Hashable, output: Hashable, batch_rows: int, cfg: EmbedConfig, details: bool
 ) -> dict[str, Any]:
     stat = src.stat()
     return {
@@ -122,10 +152,13 @@ def _signature(
         "source_size": stat.st_size if src.is_file() else None,
         "source_mtime_ns": stat.st_mtime_ns if src.is_file() else None,
         "column": str(column),
+        "output": str(output),
         "batch_rows": batch_rows,
         "details": details,
         "model": cfg.model,
         "dimensions": cfg.dimensions,
+        "encoding": cfg.encoding,
+        "max_input_tokens": cfg.max_input_tokens,
         "long_text": cfg.long_text,
         "chunk_tokens": cfg.chunk_tokens,
         "chunk_overlap": cfg.chunk_overlap,
@@ -136,13 +169,15 @@ def _open_parts_dir(parts: Path, signature: dict[str, Any], overwrite: bool) -> 
     manifest = parts / MANIFEST
     if parts.exists() and manifest.exists() and not overwrite:
         previous = json.loads(manifest.read_text())
-        if previous != signature:
+        if previous == signature:
+            return
+        if any(parts.glob("part-*.parquet")):
             changed = sorted(k for k in signature if previous.get(k) != signature[k])
             raise InputError(
                 f"{str(parts)!r} holds parts of a different job (changed: {', '.join(changed)}); "
                 "pass overwrite=True (--overwrite) to start again, or another destination"
             )
-        return
+        overwrite = True  # a job that failed before writing a part: nothing to keep
     if parts.exists():
         if overwrite:
             shutil.rmtree(parts)
@@ -190,27 +225,38 @@ async def aembed_file(
     started = time.perf_counter()
     cfg = resolve_config(config, options)
     source, target = Path(src), Path(dst)
+    _format(source, format)
+    if not source.exists():
+        raise InputError(f"input file {str(source)!r} does not exist")
     single = target.suffix.lower() in (".parquet", ".pq")
     parts = target.with_name(target.name + ".parts") if single else target
     if single and target.exists() and not overwrite:
         raise InputError(f"{str(target)!r} exists; pass overwrite=True (--overwrite) to replace it")
-    _open_parts_dir(parts, _signature(source, column, batch_rows, cfg, details), overwrite)
+    vector_column = output if output is not None else output_name(column)
+    _open_parts_dir(parts, _signature(source, column, vector_column, batch_rows, cfg, details), overwrite)
     stats = FileStats()
-    for number, frame in enumerate(read_batches(source, batch_rows=batch_rows, fmt=format)):
+    batches = read_batches(source, batch_rows=batch_rows, fmt=format, text_column=column)
+    size: int | None = None  # of the vectors in the parts so far
+    for number, frame in enumerate(batches):
         part = parts / f"part-{number:05d}.parquet"
         stats.rows += len(frame)
         if _part_done(part, len(frame)):
             stats.parts_skipped += 1
+            size = size or _stored_size(part, vector_column)
             continue
-        out = await aembed_column(frame, column, output=output, details=details, config=cfg)
+        batch_cfg = _config_for_batch(cfg, frame, column, size)
+        out = await aembed_column(frame, column, output=output, details=details, config=batch_cfg)
+        if size is None and out[vector_column].notna().any():
+            size = _size_of(out[vector_column])
         summary = out.attrs.get("embedframe", {})
         stats.model = summary.get("model", "")
         stats.requests += summary.get("requests", 0)
         stats.tokens += summary.get("tokens", 0)
         stats.cache_hits += summary.get("cache_hits", 0)
         stats.error_rows += summary.get("error_rows", 0)
-        vector_column = str(output if output is not None else output_name(column))
-        write_parquet(out, part, provenance=out.attrs[PROVENANCE_ATTR][vector_column])
+        if details:
+            out[column] = _writable_texts(out[column])
+        write_parquet(out, part, provenance=out.attrs[PROVENANCE_ATTR][str(vector_column)])
         stats.parts_written += 1
         if on_part is not None:
             on_part(number, len(frame))
@@ -226,6 +272,58 @@ async def aembed_file(
         stats.outputs = sorted(str(p) for p in parts.glob("part-*.parquet"))
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+def _config_for_batch(
+    cfg: EmbedConfig, frame: pd.DataFrame, column: Hashable, size: int | None
+) -> EmbedConfig:
+    """``cfg``, or for a batch with no text to send, ``cfg`` sized like the parts so far.
+
+    Nothing is sent for such a batch, so its null vectors would otherwise take the model
+    table's size (which a server may not match), or fail for a model whose size is not known.
+    """
+    if size is None or cfg.dimensions is not None or not cfg.model_info.supports_dimensions:
+        return cfg
+    if column not in frame.columns or _has_text(frame[column]):
+        return cfg
+    return cfg.replace(dimensions=size)
+
+
+def _has_text(values: pd.Series) -> bool:
+    """Whether any value is a string with something other than whitespace: something to send."""
+    return any(isinstance(v, str) and v and not v.isspace() for v in values.tolist())
+
+
+def _size_of(vectors: pd.Series) -> int | None:
+    dtype = vectors.dtype
+    if isinstance(dtype, pd.ArrowDtype) and pa.types.is_fixed_size_list(dtype.pyarrow_dtype):
+        return int(dtype.pyarrow_dtype.list_size)
+    return None
+
+
+def _stored_size(part: Path, vector_column: Hashable) -> int | None:
+    """The size of the vectors in a part file written earlier."""
+    schema = pq.read_schema(part)
+    if str(vector_column) not in schema.names:
+        return None
+    t = schema.field(str(vector_column)).type
+    return int(t.list_size) if pa.types.is_fixed_size_list(t) else None
+
+
+def _writable_texts(texts: pd.Series) -> pd.Series:
+    """The text column with each value that is not a string (a bad row, reported as such) as its ``str()``.
+
+    Parquet cannot store a column that mixes strings with numbers, bytes or lists.
+    """
+    if texts.dtype != object:
+        return texts
+    values = texts.tolist()
+    bad = [i for i, v in enumerate(values) if not isinstance(v, str) and not (is_scalar(v) and pd.isna(v))]
+    if not bad:
+        return texts
+    for i in bad:
+        values[i] = str(values[i])
+    return pd.Series(values, index=texts.index, name=texts.name, dtype=object)
 
 
 def _merge(parts: Path, target: Path) -> None:

@@ -35,7 +35,8 @@ MODELS: dict[str, ModelInfo] = {
         ModelInfo("text-embedding-3-small", "cl100k_base", 8191, 1536, True, 0.02),
         ModelInfo("text-embedding-3-large", "cl100k_base", 8191, 3072, True, 0.13),
         ModelInfo("text-embedding-ada-002", "cl100k_base", 8191, 1536, False, 0.10),
-        ModelInfo("all-MiniLM-L6-v2", "all-MiniLM-L6-v2", 256, 384, True, 0.0),
+        # 256 positions less [CLS] and [SEP]: 254 tokens of text (embedframe.local.MAX_TOKENS)
+        ModelInfo("all-MiniLM-L6-v2", "all-MiniLM-L6-v2", 254, 384, True, 0.0),
     )
 }
 

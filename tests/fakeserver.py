@@ -964,6 +964,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--fault-kinds", default="429,500,drop")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache-size", type=int, default=10_000, help="inputs whose vectors are kept")
     args = parser.parse_args(argv)
 
     server = FakeServer(
@@ -977,6 +978,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ignore_base64=args.ignore_base64,
         omit_usage=args.omit_usage,
         shuffle=args.shuffle,
+        cache_size=args.cache_size,
         port=args.port,
     )
     if args.fault_rate > 0:
