@@ -262,5 +262,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), EXIT_API)
 
 
-if __name__ == "__main__":
+def main_exit() -> None:
+    """Console-script entry point: run and exit with the code."""
     raise SystemExit(main())
+
+
+if __name__ == "__main__":
+    main_exit()
