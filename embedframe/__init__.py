@@ -28,6 +28,7 @@ from .estimate import Estimate, estimate
 from .files import FileStats, aembed_file, embed_file
 from .models import MODELS, ModelInfo
 from .parquet import read_parquet, read_provenance, write_parquet
+from .search import asearch, search
 from .vectors import from_numpy, to_numpy, vector_dtype
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "aembed_chunks",
     "aembed_column",
     "aembed_file",
+    "asearch",
     "embed",
     "embed_chunks",
     "embed_column",
@@ -64,6 +66,7 @@ __all__ = [
     "from_numpy",
     "read_parquet",
     "read_provenance",
+    "search",
     "to_numpy",
     "vector_dtype",
     "write_parquet",

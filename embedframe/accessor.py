@@ -12,6 +12,7 @@ from . import api
 from .config import EmbedConfig
 from .estimate import Estimate, estimate
 from .parquet import write_parquet
+from .search import search
 
 __all__ = ["DataFrameEmbedAccessor", "SeriesEmbedAccessor"]
 
@@ -74,6 +75,18 @@ class DataFrameEmbedAccessor:
         """Write the frame to Parquet with its vector columns as ``fixed_size_list<float32>[d]``
         and their provenance in the footer (see :func:`embedframe.write_parquet`)."""
         write_parquet(self._frame, path, text_hash_column=text_hash_column, **kwargs)
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 5,
+        column: Hashable | None = None,
+        config: EmbedConfig | None = None,
+        **options: Any,
+    ) -> pd.DataFrame:
+        """The ``k`` rows most similar to ``query`` (cosine), best first, with a ``score`` column."""
+        return search(self._frame, query, k=k, column=column, config=config, **options)
 
     def estimate(self, column: Hashable, *, config: EmbedConfig | None = None, **options: Any) -> Estimate:
         """Exact tokens, requests and list-price cost of embedding ``column``; sends nothing."""
