@@ -84,6 +84,10 @@ class EmbedConfig:
     max_tokens_per_request: int = 300_000
     concurrency: int = 8
     """Requests in flight at once."""
+    requests_per_minute: int | None = None
+    """Client-side request rate limit (token bucket); ``None``: only the server's limits."""
+    tokens_per_minute: int | None = None
+    """Client-side token rate limit (token bucket); no request is ever larger than this."""
     timeout: float = 60.0
     """Seconds allowed for one request."""
     max_retries: int = 6
@@ -175,9 +179,12 @@ class EmbedConfig:
             "max_inputs_per_request",
             "max_tokens_per_request",
             "concurrency",
+            "requests_per_minute",
+            "tokens_per_minute",
         ):
             value = getattr(self, name)
-            if value is None and name in {"dimensions", "max_input_tokens", "chunk_tokens"}:
+            optional = {"dimensions", "max_input_tokens", "chunk_tokens", "requests_per_minute", "tokens_per_minute"}
+            if value is None and name in optional:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
