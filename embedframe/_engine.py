@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from ._plan import EMPTY, ERROR, NULL, Labels, Plan, make_plan
 from ._progress import Progress
 from ._tokenizer import Tokenizer
 from .config import OPENAI_BASE_URL, EmbedConfig
-from .errors import EmbedFrameError, InputError, ResponseError
+from .errors import BadRequestError, EmbedFrameError, InputError, ResponseError
 
 if TYPE_CHECKING:
     from .cache import VectorCache
@@ -54,6 +55,8 @@ class JobStats:
     """Pieces found in the cache, not sent."""
     requests: int
     retries: int
+    tokens_sent: int
+    """Token budget spent on the wire, retries and splits included (an upper bound)."""
     rate_limited: int
     tokens: int
     """Tokens billed: the servers' ``usage`` where given, else counted here."""
@@ -108,7 +111,7 @@ async def run_job(
         exact=exact,
         on_bad=on_bad,
         byte_bound=backend.byte_bound,
-        count_all=count_all,
+        count_all=count_all or config.tokens_per_minute is not None,
     )
     store = open_cache(config)
     keys = piece_keys(config, plan.pieces) if store is not None else []
@@ -116,19 +119,24 @@ async def run_job(
     todo = np.flatnonzero(~found)
     bound = plan.piece_bound[todo].copy()
     exact_counts = plan.piece_exact[todo].copy()
+    max_tokens = min(config.max_tokens_per_request, config.tokens_per_minute or config.max_tokens_per_request)
     batches = [
         Batch(todo[b.pieces], b.tokens)
         for b in pack(
             bound,
             exact_counts,
             max_inputs=config.max_inputs_per_request,
-            max_tokens=config.max_tokens_per_request,
+            max_tokens=max_tokens,
             count=lambda i: len(tokenizer.encode_ordinary(plan.pieces[int(todo[i])])),
         )
     ]
+    piece_bound = plan.piece_bound.copy()
+    piece_bound[todo] = bound
     stats = SendStats()
     if batches:
-        pieces, stats = await _send_all(plan, batches, config, backend.transport, pieces, store, keys)
+        sending = _Sending(plan, config, piece_bound, store, keys, on_bad, max_tokens)
+        pieces, stats = await sending.run(batches, backend.transport, pieces)
+        _mark_refused(plan, sending.refused)
         if store is not None and store.shard_count() > COMPACT_OVER_SHARDS:
             await asyncio.to_thread(store.compact)
     if pieces is None:
@@ -158,6 +166,7 @@ async def run_job(
         requests=stats.requests,
         retries=stats.retries,
         rate_limited=stats.rate_limited,
+        tokens_sent=stats.tokens_sent,
         tokens=tokens,
         seconds=time.perf_counter() - started,
         backend=backend.description,
@@ -233,63 +242,184 @@ def piece_keys(config: EmbedConfig, pieces: list[str]) -> list[bytes]:
     return [VectorCache.key(namespace=namespace, text=p) for p in pieces]
 
 
-async def _send_all(
-    plan: Plan,
-    batches: list[Batch],
-    config: EmbedConfig,
-    transport: httpx.AsyncBaseTransport | None,
-    matrix: npt.NDArray[np.float32] | None,
-    store: VectorCache | None,
-    keys: list[bytes],
-) -> tuple[npt.NDArray[np.float32], SendStats]:
-    """Send every batch with ``config.concurrency`` workers; fill and return the piece matrix."""
-    queue: asyncio.Queue[Batch] = asyncio.Queue()
-    for batch in batches:
-        queue.put_nowait(batch)
-    holder: dict[str, npt.NDArray[np.float32]] = {} if matrix is None else {"m": matrix}
-    piece_rows = _piece_rows(plan)
-    pending = float(sum(piece_rows[b.pieces].sum() for b in batches))
-    progress = Progress(total_rows=plan.n_rows, done_rows=plan.n_rows - pending, enabled=config.progress)
-    async with make_client(config, transport) as client:
-        sender = Sender(config, client)
+def _mark_refused(plan: Plan, refused: dict[int, str]) -> None:
+    """Rows whose text needs a piece the server refused become bad rows (``ERROR``)."""
+    if not refused:
+        return
+    pieces = np.fromiter(refused, dtype=np.int64, count=len(refused))
+    for t in range(len(plan.texts)):
+        refs = plan.ref_piece[plan.ref_start[t] : plan.ref_start[t + 1]]
+        hit = refs[np.isin(refs, pieces)]
+        if len(hit):
+            for row in np.flatnonzero(plan.row_text == t).tolist():
+                plan.row_errors[row] = f"refused by the server: {refused[int(hit[0])]}"
+                plan.row_text[row] = ERROR
 
-        async def worker() -> None:
-            while True:
-                try:
-                    batch = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                ids = batch.pieces.tolist()
-                decoded = await sender.embed([plan.pieces[i] for i in ids])
-                vectors = decoded.vectors
-                m = holder.get("m")
-                if m is None:
-                    # np.empty, not zeros: numpy backs large empty arrays with huge pages, so
-                    # first writes cost a tenth of calloc'd zeros; every row gets written.
-                    m = holder["m"] = np.empty((len(plan.pieces), vectors.shape[1]), dtype=np.float32)
-                elif vectors.shape[1] != m.shape[1]:
-                    raise ResponseError(
-                        f"the server sent {vectors.shape[1]}-d vectors after {m.shape[1]}-d ones "
-                        "(from this job or the cache); pass dimensions=... to pin the size"
-                    )
-                first, last = int(batch.pieces[0]), int(batch.pieces[-1])
-                if last - first + 1 == len(ids):  # a contiguous run: a plain copy, no gather
-                    m[first : last + 1] = vectors
-                else:
-                    m[batch.pieces] = vectors
-                if store is not None:
-                    await asyncio.to_thread(store.put, [keys[i] for i in ids], vectors)
-                progress.advance(float(piece_rows[batch.pieces].sum()), sender.stats.usage_tokens)
 
+_TOO_LARGE = re.compile(
+    r"max_tokens_per_request|too many (inputs|tokens)|batch size|batch too large|payload too large|"
+    r"request entity too large|must have less than|maximum.*(inputs|batch)",
+    re.I,
+)
+
+
+def _too_large(error: BadRequestError) -> bool:
+    """Whether the server refused the request for its size (split it), not its content."""
+    if error.status == 413:
+        return True
+    return bool(_TOO_LARGE.search(f"{error.code or ''} {error.message}"))
+
+
+class _Sending:
+    """Sends a job's batches with ``config.concurrency`` workers and fills the piece matrix.
+
+    A request refused for its size is split in two and the smaller size is kept for the
+    rest of the job (servers such as TEI take 32 inputs). With ``on_bad="mark"`` a 400
+    for the content is narrowed down by halving until the piece the server refuses is
+    found; that piece's rows become bad rows and the job goes on.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        config: EmbedConfig,
+        bound: npt.NDArray[np.int64],
+        store: VectorCache | None,
+        keys: list[bytes],
+        on_bad: str,
+        max_tokens: int,
+    ) -> None:
+        self.plan = plan
+        self.config = config
+        self.bound = bound
+        self.store = store
+        self.keys = keys
+        self.on_bad = on_bad
+        self.max_inputs = config.max_inputs_per_request
+        self.max_tokens = max_tokens
+        self.refused: dict[int, str] = {}
+        self.queue: asyncio.Queue[Batch] = asyncio.Queue()
+        self.matrix: npt.NDArray[np.float32] | None = None
+
+    def _batch(self, ids: npt.NDArray[np.int64]) -> Batch:
+        return Batch(ids, int(self.bound[ids].sum()))
+
+    def _fit(self, batch: Batch) -> list[Batch]:
+        """``batch`` cut to the limits learned so far."""
+        if len(batch.pieces) <= self.max_inputs and batch.tokens <= self.max_tokens:
+            return [batch]
+        parts = pack(
+            self.bound[batch.pieces].copy(),
+            np.ones(len(batch.pieces), dtype=bool),
+            max_inputs=self.max_inputs,
+            max_tokens=max(self.max_tokens, int(self.bound[batch.pieces].max())),
+            count=lambda i: int(self.bound[batch.pieces[i]]),
+        )
+        return [self._batch(batch.pieces[p.pieces]) for p in parts]
+
+    def _halve(self, batch: Batch) -> None:
+        half = len(batch.pieces) // 2
+        self.queue.put_nowait(self._batch(batch.pieces[:half]))
+        self.queue.put_nowait(self._batch(batch.pieces[half:]))
+
+    async def run(
+        self,
+        batches: list[Batch],
+        transport: httpx.AsyncBaseTransport | None,
+        matrix: npt.NDArray[np.float32] | None,
+    ) -> tuple[npt.NDArray[np.float32], SendStats]:
+        for batch in batches:
+            self.queue.put_nowait(batch)
+        self.matrix = matrix
+        piece_rows = _piece_rows(self.plan)
+        pending = float(sum(piece_rows[b.pieces].sum() for b in batches))
+        progress = Progress(
+            total_rows=self.plan.n_rows, done_rows=self.plan.n_rows - pending, enabled=self.config.progress
+        )
+        async with make_client(self.config, transport) as client:
+            sender = Sender(self.config, client)
+
+            async def worker() -> None:
+                while not self.queue.empty():
+                    done = await self._one(sender, self.queue.get_nowait())
+                    if done is not None:
+                        progress.advance(float(piece_rows[done].sum()), sender.stats.usage_tokens)
+
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(min(self.config.concurrency, len(batches))):
+                        group.create_task(worker())
+            except BaseExceptionGroup as group_error:
+                raise _first_error(group_error) from None
+            finally:
+                progress.close()
+        if self.matrix is None:  # every piece was refused
+            dim = self.config.dimensions or self.config.model_info.dimensions or 1
+            self.matrix = np.zeros((len(self.plan.pieces), dim), dtype=np.float32)
+        for pid in self.refused:
+            self.matrix[pid] = 0
+        return self.matrix, sender.stats
+
+    async def _one(self, sender: Sender, batch: Batch) -> npt.NDArray[np.int64] | None:
+        """Send one batch (or requeue its parts); the pieces it completed, if any."""
+        parts = self._fit(batch)
+        if len(parts) > 1:
+            for part in parts:
+                self.queue.put_nowait(part)
+            return None
+        ids = batch.pieces.tolist()
         try:
-            async with asyncio.TaskGroup() as group:
-                for _ in range(min(config.concurrency, len(batches))):
-                    group.create_task(worker())
-        except BaseExceptionGroup as group_error:
-            raise _first_error(group_error) from None
-        finally:
-            progress.close()
-    return holder["m"], sender.stats
+            decoded = await sender.embed([self.plan.pieces[i] for i in ids], batch.tokens)
+        except BadRequestError as error:
+            if _too_large(error) and len(ids) > 1:
+                self.max_inputs = min(self.max_inputs, max(1, len(ids) // 2))
+                self.max_tokens = min(self.max_tokens, max(1, batch.tokens // 2))
+                log.warning(
+                    "the server refused %d inputs (%d tokens) as too large; sending at most %d inputs "
+                    "per request from now on",
+                    len(ids),
+                    batch.tokens,
+                    self.max_inputs,
+                )
+                self._halve(batch)
+                return None
+            if self.on_bad == "mark" and error.status in (400, 422) and not _too_large(error):
+                if len(ids) > 1:
+                    self._halve(batch)
+                else:
+                    self.refused[ids[0]] = error.message
+                return None
+            if not _too_large(error) and error.status in (400, 422):
+                raise type(error)(
+                    f"{error.message} (the request held {len(ids)} input(s); pass details=True to find "
+                    "the rows the server refuses, skip them and go on)",
+                    status=error.status,
+                    code=error.code,
+                    type=error.type,
+                    request_id=error.request_id,
+                ) from error
+            raise
+        self._store(batch, decoded.vectors)
+        if self.store is not None:
+            await asyncio.to_thread(self.store.put, [self.keys[i] for i in ids], decoded.vectors)
+        return batch.pieces
+
+    def _store(self, batch: Batch, vectors: npt.NDArray[np.float32]) -> None:
+        m = self.matrix
+        if m is None:
+            # np.empty, not zeros: numpy backs large empty arrays with huge pages, so
+            # first writes cost a tenth of calloc'd zeros; every row gets written.
+            m = self.matrix = np.empty((len(self.plan.pieces), vectors.shape[1]), dtype=np.float32)
+        elif vectors.shape[1] != m.shape[1]:
+            raise ResponseError(
+                f"the server sent {vectors.shape[1]}-d vectors after {m.shape[1]}-d ones "
+                "(from this job or the cache); pass dimensions=... to pin the size"
+            )
+        first, last = int(batch.pieces[0]), int(batch.pieces[-1])
+        if last - first + 1 == len(batch.pieces):  # a contiguous run: a plain copy, no gather
+            m[first : last + 1] = vectors
+        else:
+            m[batch.pieces] = vectors
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from ._decode import Decoded, decode_embeddings
+from ._limits import RateLimiter
 from ._retry import backoff, is_retryable_status, server_wait
 from ._transport import make_transport
 from ._version import __version__
@@ -62,6 +63,8 @@ class SendStats:
     retries: int = 0
     rate_limited: int = 0
     usage_tokens: int = 0
+    tokens_sent: int = 0
+    """Tokens in every attempt, retries included (upper bounds where not counted exactly)."""
     usage_missing: int = 0
     status_counts: dict[int, int] = field(default_factory=dict)
 
@@ -69,7 +72,9 @@ class SendStats:
 def make_client(config: EmbedConfig, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     """The job's HTTP client: pooled connections sized to the concurrency."""
     headers = {"user-agent": f"embedframe/{__version__}", "content-type": "application/json"}
-    if config.api_key:
+    if config.api_key and config.is_azure:
+        headers["api-key"] = config.api_key
+    elif config.api_key:
         headers["authorization"] = f"Bearer {config.api_key}"
     if config.organization:
         headers["openai-organization"] = config.organization
@@ -88,10 +93,17 @@ def make_client(config: EmbedConfig, transport: httpx.AsyncBaseTransport | None 
 class Sender:
     """Sends batches for one job, retrying what can be retried."""
 
-    def __init__(self, config: EmbedConfig, client: httpx.AsyncClient, gate: Gate | None = None) -> None:
+    def __init__(
+        self,
+        config: EmbedConfig,
+        client: httpx.AsyncClient,
+        gate: Gate | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self.config = config
         self.client = client
         self.gate = gate or Gate()
+        self.limiter = limiter or RateLimiter(config.requests_per_minute, config.tokens_per_minute)
         self.stats = SendStats()
         self._secrets = [s for s in (config.api_key, *config.headers.values()) if s and len(s) >= 8]
 
@@ -103,14 +115,18 @@ class Sender:
             payload["user"] = self.config.user
         return json.dumps(payload, ensure_ascii=False).encode("utf-8")
 
-    async def embed(self, inputs: list[str]) -> Decoded:
-        """The vectors of ``inputs``, in order; raises once retries are spent."""
+    async def embed(self, inputs: list[str], tokens: int = 0) -> Decoded:
+        """The vectors of ``inputs`` (``tokens`` of them at most), in order; raises once
+        retries are spent. Every attempt waits for the shared pause and the rate budget."""
         content = self.body(inputs)
         cfg = self.config
         attempt = 0
         while True:
             await self.gate.wait()
+            await self.limiter.acquire(tokens)
+            await self.gate.wait()
             self.stats.requests += 1
+            self.stats.tokens_sent += tokens
             try:
                 response, body = await self._post(content)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
@@ -122,6 +138,9 @@ class Sender:
             else:
                 status = response.status_code
                 self.stats.status_counts[status] = self.stats.status_counts.get(status, 0) + 1
+                pause = self.limiter.observe(response.headers)
+                if pause:
+                    self.gate.hold(pause)
                 if status == 200:
                     try:
                         decoded = decode_embeddings(body, len(inputs), cfg.dimensions)
@@ -185,7 +204,7 @@ class Sender:
             return response, b"".join([chunk async for chunk in response.aiter_bytes()])
 
     def _where(self) -> str:
-        return self.config.endpoint
+        return self.config.public_endpoint
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
@@ -211,7 +230,7 @@ class Sender:
             message += " (check api_key / OPENAI_API_KEY)"
         elif status == 404:
             kind = NotFoundError
-            message += f" (check model={self.config.model!r} and base_url={self.config.base_url!r})"
+            message += f" (check model={self.config.model!r} and the server {self.config.public_endpoint})"
         elif status >= 500:
             kind = ServerError
         else:

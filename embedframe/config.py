@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import ConfigError
 from .models import ModelInfo, model_info
@@ -66,6 +66,9 @@ class EmbedConfig:
     project: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     """Extra HTTP headers sent with every request."""
+    api_version: str | None = None
+    """Azure OpenAI's ``api-version`` query parameter (``base_url`` is then the deployment URL,
+    ``https://RESOURCE.openai.azure.com/openai/deployments/DEPLOYMENT``)."""
 
     encoding: str | None = None
     """tiktoken encoding; default: the model's (``cl100k_base`` for OpenAI's models)."""
@@ -109,7 +112,10 @@ class EmbedConfig:
             if getattr(self, name) is None and name in env:
                 object.__setattr__(self, name, env[name])
         if self.base_url is not None:
-            object.__setattr__(self, "base_url", _normalise_url(self.base_url))
+            url, version = _normalise_url(self.base_url)
+            object.__setattr__(self, "base_url", url)
+            if version is not None and self.api_version is None:
+                object.__setattr__(self, "api_version", version)
         object.__setattr__(self, "headers", dict(self.headers))
         self._validate()
 
@@ -119,6 +125,8 @@ class EmbedConfig:
             value = getattr(self, f.name)
             if f.name == "api_key" and value is not None:
                 value = "***"
+            if f.name == "base_url" and value is not None:
+                value = self.public_endpoint.removesuffix("/embeddings")
             if f.name == "headers" and value:
                 value = {k: "***" for k in value}
             parts.append(f"{f.name}={value!r}")
@@ -140,9 +148,29 @@ class EmbedConfig:
         return model_info(self.model or DEFAULT_MODEL)
 
     @property
+    def public_endpoint(self) -> str:
+        """The embeddings URL as it may be shown: no user, password or query string."""
+        parts = urlsplit(self.endpoint)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = host if parts.port is None else f"{host}:{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+    @property
+    def is_azure(self) -> bool:
+        """Whether the server is Azure OpenAI (``api-key`` header, ``api-version`` query)."""
+        host = urlsplit(self.base_url or "").hostname or ""
+        return self.api_version is not None or host.endswith(
+            (".openai.azure.com", ".cognitiveservices.azure.com")
+        )
+
+    @property
     def endpoint(self) -> str:
         """The URL of the embeddings route."""
-        return f"{self.base_url or OPENAI_BASE_URL}/embeddings"
+        parts = urlsplit(self.base_url or OPENAI_BASE_URL)
+        query = [q for q in (parts.query, self.api_version and f"api-version={self.api_version}") if q]
+        return urlunsplit((parts.scheme, parts.netloc, f"{parts.path}/embeddings", "&".join(query), ""))
 
     @property
     def cache_dir(self) -> Path | None:
@@ -183,7 +211,13 @@ class EmbedConfig:
             "tokens_per_minute",
         ):
             value = getattr(self, name)
-            optional = {"dimensions", "max_input_tokens", "chunk_tokens", "requests_per_minute", "tokens_per_minute"}
+            optional = {
+                "dimensions",
+                "max_input_tokens",
+                "chunk_tokens",
+                "requests_per_minute",
+                "tokens_per_minute",
+            }
             if value is None and name in optional:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -227,6 +261,11 @@ class EmbedConfig:
                 f"chunk_overlap must be an integer from 0 to {self.window - 1} "
                 f"(below the chunk size), got {self.chunk_overlap!r}"
             )
+        if self.tokens_per_minute is not None and self.tokens_per_minute < self.input_limit:
+            raise ConfigError(
+                f"tokens_per_minute ({self.tokens_per_minute}) is below one input's limit "
+                f"({self.input_limit} tokens); raise it or lower max_input_tokens"
+            )
         if self.dimensions is not None and not self.model_info.supports_dimensions:
             raise ConfigError(
                 f"model {self.model!r} does not support dimensions=; leave it out "
@@ -236,7 +275,7 @@ class EmbedConfig:
             raise ConfigError(f"cache must be True, False or a directory, got {self.cache!r}")
         if self.progress not in (None, True, False):
             raise ConfigError(f"progress must be True, False or None, got {self.progress!r}")
-        for name in ("api_key", "user", "organization", "project"):
+        for name in ("api_key", "user", "organization", "project", "api_version"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise ConfigError(f"{name} must be a string, got {type(value).__name__}")
@@ -244,16 +283,21 @@ class EmbedConfig:
             _check_key_transport(self.base_url)
 
 
-def _normalise_url(url: str) -> str:
+def _normalise_url(url: str) -> tuple[str, str | None]:
+    """The API root without a trailing ``/embeddings``, and an ``api-version`` found in its query."""
     if not isinstance(url, str):
         raise ConfigError(f"base_url must be a string, got {type(url).__name__}")
-    url = url.strip().rstrip("/")
-    if url.endswith("/embeddings"):
-        url = url[: -len("/embeddings")]
-    parts = urlsplit(url)
+    parts = urlsplit(url.strip())
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    version = next((v for k, v in query if k == "api-version"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "api-version"])
+    path = parts.path.rstrip("/")
+    if path.endswith("/embeddings"):
+        path = path[: -len("/embeddings")]
+    url = urlunsplit((parts.scheme, parts.netloc, path, rest, ""))
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"base_url must be an http(s) URL such as https://api.openai.com/v1, got {url!r}")
-    return url
+    return url, version
 
 
 def _is_loopback(host: str) -> bool:

@@ -1,0 +1,96 @@
+"""Client-side rate limits: request and token buckets, shared by every worker of a job.
+
+Each request takes one request token and its token count (known before sending) from the
+buckets, waiting until they hold enough. The server's ``x-ratelimit-*`` headers tighten
+them as it reports what is left, so the job slows down before the server says 429; a
+429 pauses every worker together (the shared :class:`~embedframe._http.Gate`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+
+from ._retry import parse_duration
+
+__all__ = ["RateLimiter", "TokenBucket"]
+
+
+class TokenBucket:
+    """``per_minute`` units a minute, refilled continuously, holding at most a minute's worth."""
+
+    def __init__(self, per_minute: float) -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self.level = self.capacity
+        self.stamp = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def wait_for(self, amount: float) -> float:
+        """Seconds until ``amount`` is available (0 if it is now)."""
+        self._refill()
+        return max(0.0, (min(amount, self.capacity) - self.level) / self.rate)
+
+    async def take(self, amount: float) -> None:
+        """Wait until ``amount`` units are available, then take them (in arrival order)."""
+        async with self._lock:
+            while (delay := self.wait_for(amount)) > 0:
+                await asyncio.sleep(delay)
+            self.level -= min(amount, self.capacity)
+
+    def drain_to(self, remaining: float) -> None:
+        """The server says only ``remaining`` are left: never believe we have more."""
+        self._refill()
+        self.level = min(self.level, remaining)
+
+
+class RateLimiter:
+    """The job's request and token budgets (either may be ``None``: no client-side limit)."""
+
+    def __init__(self, requests_per_minute: int | None, tokens_per_minute: int | None) -> None:
+        self.requests = TokenBucket(requests_per_minute) if requests_per_minute else None
+        self.tokens = TokenBucket(tokens_per_minute) if tokens_per_minute else None
+        self.waited = 0.0
+
+    async def acquire(self, tokens: int) -> None:
+        """Wait for one request and ``tokens`` tokens of budget."""
+        started = time.monotonic()
+        if self.requests is not None:
+            await self.requests.take(1)
+        if self.tokens is not None:
+            await self.tokens.take(tokens)
+        self.waited += time.monotonic() - started
+
+    def observe(self, headers: Mapping[str, str]) -> float | None:
+        """Read the server's ``x-ratelimit-*`` headers; the pause they call for, if any.
+
+        When the server reports no requests or tokens left, the answer is the time until
+        its reset, so every worker can wait it out together.
+        """
+        pause = None
+        for kind, bucket in (("requests", self.requests), ("tokens", self.tokens)):
+            remaining = _number(headers.get(f"x-ratelimit-remaining-{kind}"))
+            if remaining is None:
+                continue
+            if bucket is not None:
+                bucket.drain_to(remaining)
+            if remaining <= 0:
+                reset = parse_duration(headers.get(f"x-ratelimit-reset-{kind}", "") or "")
+                if reset is not None:
+                    pause = max(pause or 0.0, reset)
+        return pause
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
