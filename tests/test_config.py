@@ -65,3 +65,27 @@ def test_plain_http_to_a_remote_host_warns() -> None:
     with pytest.warns(UserWarning, match="unencrypted"):
         EmbedConfig(api_key="k", base_url="http://example.com/v1")
     EmbedConfig(api_key="k", base_url="http://127.0.0.1:8000/v1")
+
+
+def test_azure_url_and_api_version() -> None:
+    """An Azure deployment URL keeps its api-version on the endpoint and is detected as Azure."""
+    cfg = EmbedConfig(
+        api_key="k",
+        base_url="https://res.openai.azure.com/openai/deployments/dep/embeddings?api-version=2024-02-01",
+    )
+    assert cfg.api_version == "2024-02-01" and cfg.is_azure
+    assert cfg.endpoint == "https://res.openai.azure.com/openai/deployments/dep/embeddings?api-version=2024-02-01"
+
+
+def test_urls_shown_drop_credentials_and_query() -> None:
+    """User, password and query (which may hold tokens) never show in reprs or public URLs."""
+    cfg = EmbedConfig(api_key="k", base_url="https://alice:pw-secret@host:8443/v1?token=qs-secret")
+    assert cfg.endpoint == "https://alice:pw-secret@host:8443/v1/embeddings?token=qs-secret"
+    assert cfg.public_endpoint == "https://host:8443/v1/embeddings"
+    assert "pw-secret" not in repr(cfg) and "qs-secret" not in repr(cfg)
+
+
+def test_tokens_per_minute_must_fit_one_input() -> None:
+    """A TPM budget smaller than one input could never send it: refused up front."""
+    with pytest.raises(ConfigError, match="tokens_per_minute"):
+        EmbedConfig(tokens_per_minute=1000)

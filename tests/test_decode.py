@@ -76,3 +76,29 @@ def test_bad_json_is_a_response_error() -> None:
     """A truncated body is a ResponseError, not a JSON crash."""
     with pytest.raises(ResponseError, match="not valid JSON"):
         decode_embeddings(b'{"data": [', 1)
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_fast_path_equals_plain_json(indent: int | None, shuffled: bool) -> None:
+    """The base64 fast path gives exactly what parsing the whole body does, in any layout."""
+    from embedframe._decode import _decode_base64_fast, _decode_plain
+
+    rng = np.random.default_rng(3)
+    m = rng.standard_normal((50, 12)).astype(np.float32)
+    order = rng.permutation(50) if shuffled else np.arange(50)
+    items = [{"object": "embedding", "index": int(i), "embedding": b64(m[i])} for i in order]
+    raw = json.dumps({"object": "list", "data": items, "model": "m"}, indent=indent).encode()
+    fast = _decode_base64_fast(raw, 50, None)
+    assert fast is not None, "this plain layout takes the fast path"
+    assert np.array_equal(fast.vectors, _decode_plain(raw, 50, None).vectors)
+    assert np.array_equal(fast.vectors, m)
+
+
+def test_escaped_slashes_fall_back_to_json() -> None:
+    """A server escaping '/' as '\\/' in base64 still decodes correctly (through plain JSON)."""
+    v = np.array([-1.5226130485534668, 1.0, 2.0], dtype=np.float32)
+    assert "/" in b64(v)
+    text = b64(v).replace("/", "\\/")
+    raw = ('{"data":[{"index":0,"embedding":"' + text + '"}]}').encode()
+    assert np.array_equal(decode_embeddings(raw, 1).vectors[0], v)
