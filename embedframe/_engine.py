@@ -220,12 +220,25 @@ def _piece_rows(plan: Plan) -> npt.NDArray[np.float64]:
     return out
 
 
-def open_cache(config: EmbedConfig) -> VectorCache | None:
-    """The job's vector cache, or ``None`` when caching is off."""
-    from .cache import VectorCache
+_open_caches: dict[str, VectorCache] = {}
 
+
+def open_cache(config: EmbedConfig) -> VectorCache | None:
+    """The job's vector cache, or ``None`` when caching is off.
+
+    One instance per directory and process, so its index of keys is built once and then
+    only extended with shards written since (by this process or others).
+    """
     directory = config.cache_dir
-    return None if directory is None else VectorCache(directory)
+    if directory is None:
+        return None
+    key = str(directory.resolve())
+    store = _open_caches.get(key)
+    if store is None:
+        from .cache import VectorCache
+
+        store = _open_caches[key] = VectorCache(directory)
+    return store
 
 
 def piece_keys(config: EmbedConfig, pieces: list[str]) -> list[bytes]:
@@ -300,6 +313,7 @@ class _Sending:
         self.refused: dict[int, str] = {}
         self.queue: asyncio.Queue[Batch] = asyncio.Queue()
         self.matrix: npt.NDArray[np.float32] | None = None
+        self.failure: Exception | None = None
 
     def _batch(self, ids: npt.NDArray[np.int64]) -> Batch:
         return Batch(ids, int(self.bound[ids].sum()))
@@ -338,27 +352,47 @@ class _Sending:
         )
         async with make_client(self.config, transport) as client:
             sender = Sender(self.config, client)
+            if matrix is not None:
+                sender.dim = matrix.shape[1]
+            workers: list[asyncio.Task[None]] = []
 
             async def worker() -> None:
-                while not self.queue.empty():
-                    done = await self._one(sender, self.queue.get_nowait())
+                while not self.queue.empty() and self.failure is None:
+                    try:
+                        done = await self._one(sender, self.queue.get_nowait())
+                    except Exception as error:
+                        self._fail(error, sender, workers)
+                        return
                     if done is not None:
                         progress.advance(float(piece_rows[done].sum()), sender.stats.usage_tokens)
 
             try:
                 async with asyncio.TaskGroup() as group:
                     for _ in range(min(self.config.concurrency, len(batches))):
-                        group.create_task(worker())
+                        workers.append(group.create_task(worker()))
             except BaseExceptionGroup as group_error:
                 raise _first_error(group_error) from None
             finally:
                 progress.close()
+        if self.failure is not None:
+            raise self.failure
         if self.matrix is None:  # every piece was refused
             dim = self.config.dimensions or self.config.model_info.dimensions or 1
             self.matrix = np.zeros((len(self.plan.pieces), dim), dtype=np.float32)
         for pid in self.refused:
             self.matrix[pid] = 0
         return self.matrix, sender.stats
+
+    def _fail(self, error: Exception, sender: Sender, workers: list[asyncio.Task[None]]) -> None:
+        """The job fails with its first error. Nothing more is sent; requests already on the
+        wire finish and their answers are kept (they are paid for), the other workers stop now."""
+        if self.failure is not None:
+            return
+        self.failure = error
+        sender.stop()
+        for task in workers:
+            if task is not asyncio.current_task() and not sender.posting(task):
+                task.cancel()
 
     async def _one(self, sender: Sender, batch: Batch) -> npt.NDArray[np.int64] | None:
         """Send one batch (or requeue its parts); the pieces it completed, if any."""
