@@ -9,6 +9,7 @@ and changes nothing else: TLS, keep-alive, pooling and limits stay httpcore's.
 
 from __future__ import annotations
 
+import functools
 import ssl
 import typing
 from collections.abc import Iterable
@@ -75,16 +76,24 @@ class WideReadBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default verifying context, built once: loading the CA bundle takes ~30 ms,
+    and a context is safe to share between connections."""
+    return httpx.create_ssl_context()
+
+
 def make_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
     """An ``httpx.AsyncHTTPTransport`` whose connection pool uses :class:`WideReadBackend`.
 
     Falls back to the plain transport if this httpx does not keep its pool where we
     expect (the speed-up is then lost, nothing else).
     """
-    transport = httpx.AsyncHTTPTransport(limits=limits)
+    context = _ssl_context()
+    transport = httpx.AsyncHTTPTransport(limits=limits, verify=context)
     if isinstance(getattr(transport, "_pool", None), httpcore.AsyncConnectionPool):
         transport._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
