@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
-from tqdm.auto import tqdm
+with warnings.catch_warnings():
+    # Jupyter without ipywidgets: tqdm.auto warns and falls back to the text bar, which is fine.
+    warnings.simplefilter("ignore")
+    from tqdm.auto import tqdm
 
 __all__ = ["Progress"]
 
@@ -13,14 +17,18 @@ _DELAY_S = 2.0
 
 
 class Progress:
-    """Counts rows and tokens; shows a bar when ``enabled`` (``None``: only for long jobs)."""
+    """Counts rows and tokens; shows a bar when ``enabled`` (``None``: only for long jobs).
+
+    Rows of a chunked text complete a fraction at a time; the bar shows whole rows.
+    """
 
     def __init__(self, *, total_rows: int, done_rows: float = 0.0, enabled: bool | None = None) -> None:
         self._bar: Any = None
+        self._done = done_rows
         if enabled is not False:
             self._bar = tqdm(
                 total=total_rows,
-                initial=done_rows,
+                initial=round(done_rows),
                 unit="row",
                 desc="embedding",
                 delay=0.0 if enabled else _DELAY_S,
@@ -28,8 +36,9 @@ class Progress:
             )
 
     def advance(self, rows: float, tokens: int) -> None:
+        self._done += rows
         if self._bar is not None:
-            self._bar.update(rows)
+            self._bar.update(round(self._done) - self._bar.n)
             self._bar.set_postfix(tokens=f"{tokens:,}", refresh=False)
 
     def close(self) -> None:
