@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
@@ -271,25 +271,49 @@ def _mark_refused(plan: Plan, refused: dict[int, str]) -> None:
 
 _TOO_LARGE = re.compile(
     r"max_tokens_per_request|too many (inputs|tokens)|batch size|batch too large|payload too large|"
-    r"request entity too large|must have less than|maximum.*(inputs|batch)",
+    r"request entity too large|maximum.*(inputs|batch)|at most \d+ (items|inputs)",
     re.I,
 )
+_INPUT_TOO_LONG = re.compile(
+    r"context.length|must have less than (\d+) tokens|(?:input|prompt) is too (?:long|large)", re.I
+)
+_STATED_INPUTS = re.compile(
+    r"maximum allowed batch size (\d+)|max(?:imum)? number of inputs is (\d+)|at most (\d+) (?:items|inputs)",
+    re.I,
+)
+_STATED_TOKENS = re.compile(r"max(?:imum)? (\d+) tokens per request", re.I)
+_STATED_INPUT_TOKENS = re.compile(r"context length is (\d+)|must have less than (\d+) tokens", re.I)
 
 
 def _too_large(error: BadRequestError) -> bool:
     """Whether the server refused the request for its size (split it), not its content."""
+    if _input_too_long(error):
+        return False
     if error.status == 413:
         return True
     return bool(_TOO_LARGE.search(f"{error.code or ''} {error.message}"))
 
 
+def _input_too_long(error: BadRequestError) -> bool:
+    """Whether the server refused an input as over its context length: splitting the request
+    cannot help (servers count this per input), chunking the text can."""
+    return bool(_INPUT_TOO_LONG.search(error.message))
+
+
+def _stated(pattern: re.Pattern[str], message: str) -> int | None:
+    """The limit a server's message states (``... maximum allowed batch size 32``), if any."""
+    found = pattern.search(message)
+    return next((int(g) for g in found.groups() if g), None) if found else None
+
+
 class _Sending:
     """Sends a job's batches with ``config.concurrency`` workers and fills the piece matrix.
 
-    A request refused for its size is split in two and the smaller size is kept for the
-    rest of the job (servers such as TEI take 32 inputs). With ``on_bad="mark"`` a 400
-    for the content is narrowed down by halving until the piece the server refuses is
-    found; that piece's rows become bad rows and the job goes on.
+    A request refused for its size is cut to the limit the server's message states (else
+    split in two) and the smaller size is kept for the rest of the job (servers such as
+    TEI take 32 inputs). With ``on_bad="mark"`` a 400 for the content (or an input over
+    the server's context length) is narrowed down by halving until the piece the server
+    refuses is found; that piece's rows become bad rows and the job goes on.
     """
 
     def __init__(
@@ -314,6 +338,8 @@ class _Sending:
         self.queue: asyncio.Queue[Batch] = asyncio.Queue()
         self.matrix: npt.NDArray[np.float32] | None = None
         self.failure: Exception | None = None
+        self.committing: set[asyncio.Task[Any] | None] = set()
+        """Workers putting an answer in the cache just now."""
 
     def _batch(self, ids: npt.NDArray[np.int64]) -> Batch:
         return Batch(ids, int(self.bound[ids].sum()))
@@ -330,6 +356,33 @@ class _Sending:
             count=lambda i: int(self.bound[batch.pieces[i]]),
         )
         return [self._batch(batch.pieces[p.pieces]) for p in parts]
+
+    def _shrink(self, error: BadRequestError, batch: Batch) -> None:
+        """The server refused ``batch`` as too large: send less per request from now on (the
+        limit its message states, else half) and queue the batch again to be cut to it."""
+        inputs = _stated(_STATED_INPUTS, error.message)
+        tokens = _stated(_STATED_TOKENS, error.message)
+        if inputs is not None and 0 < inputs < len(batch.pieces):
+            self.max_inputs = min(self.max_inputs, inputs)
+        elif tokens is not None and 0 < tokens < batch.tokens:
+            self.max_tokens = min(self.max_tokens, tokens)
+        else:
+            self.max_inputs = min(self.max_inputs, max(1, len(batch.pieces) // 2))
+            self.max_tokens = min(self.max_tokens, max(1, batch.tokens // 2))
+        log.warning(
+            "the server refused %d inputs (%d tokens) as too large; sending at most %d inputs and %d "
+            "tokens per request from now on",
+            len(batch.pieces),
+            batch.tokens,
+            self.max_inputs,
+            self.max_tokens,
+        )
+        parts = self._fit(batch)
+        if len(parts) == 1:  # the limits did not cut it (bounds already lower): halve it
+            self._halve(batch)
+        else:
+            for part in parts:
+                self.queue.put_nowait(part)
 
     def _halve(self, batch: Batch) -> None:
         half = len(batch.pieces) // 2
@@ -385,13 +438,15 @@ class _Sending:
 
     def _fail(self, error: Exception, sender: Sender, workers: list[asyncio.Task[None]]) -> None:
         """The job fails with its first error. Nothing more is sent; requests already on the
-        wire finish and their answers are kept (they are paid for), the other workers stop now."""
+        wire finish and their answers are kept in the cache (they are paid for), the other
+        workers stop now."""
         if self.failure is not None:
             return
         self.failure = error
         sender.stop()
         for task in workers:
-            if task is not asyncio.current_task() and not sender.posting(task):
+            busy = sender.posting(task) or task in self.committing
+            if task is not asyncio.current_task() and not busy:
                 task.cancel()
 
     async def _one(self, sender: Sender, batch: Batch) -> npt.NDArray[np.int64] | None:
@@ -406,23 +461,26 @@ class _Sending:
             decoded = await sender.embed([self.plan.pieces[i] for i in ids], batch.tokens)
         except BadRequestError as error:
             if _too_large(error) and len(ids) > 1:
-                self.max_inputs = min(self.max_inputs, max(1, len(ids) // 2))
-                self.max_tokens = min(self.max_tokens, max(1, batch.tokens // 2))
-                log.warning(
-                    "the server refused %d inputs (%d tokens) as too large; sending at most %d inputs "
-                    "per request from now on",
-                    len(ids),
-                    batch.tokens,
-                    self.max_inputs,
-                )
-                self._halve(batch)
+                self._shrink(error, batch)
                 return None
-            if self.on_bad == "mark" and error.status in (400, 422) and not _too_large(error):
+            if self.on_bad == "mark" and error.status in (400, 413, 422):
                 if len(ids) > 1:
                     self._halve(batch)
                 else:
                     self.refused[ids[0]] = error.message
                 return None
+            if _input_too_long(error):
+                limit = _stated(_STATED_INPUT_TOKENS, error.message)
+                raise type(error)(
+                    f"{error.message} (the server takes fewer tokens per input than "
+                    f"max_input_tokens={self.config.input_limit}: pass max_input_tokens="
+                    f"{limit if limit is not None else '...'} so longer texts are chunked, or "
+                    "details=True to skip the rows it refuses)",
+                    status=error.status,
+                    code=error.code,
+                    type=error.type,
+                    request_id=error.request_id,
+                ) from error
             if not _too_large(error) and error.status in (400, 422):
                 raise type(error)(
                     f"{error.message} (the request held {len(ids)} input(s); pass details=True to find "
@@ -435,8 +493,17 @@ class _Sending:
             raise
         self._store(batch, decoded.vectors)
         if self.store is not None:
-            await asyncio.to_thread(self.store.put, [self.keys[i] for i in ids], decoded.vectors)
+            await self._commit(self.store, ids, decoded.vectors)
         return batch.pieces
+
+    async def _commit(self, store: VectorCache, ids: list[int], vectors: npt.NDArray[np.float32]) -> None:
+        """Put an answer in the cache; a failing job does not cancel this (it is paid for)."""
+        task = asyncio.current_task()
+        self.committing.add(task)
+        try:
+            await asyncio.to_thread(store.put, [self.keys[i] for i in ids], vectors)
+        finally:
+            self.committing.discard(task)
 
     def _store(self, batch: Batch, vectors: npt.NDArray[np.float32]) -> None:
         m = self.matrix

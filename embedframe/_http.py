@@ -105,7 +105,20 @@ class Sender:
         self.gate = gate or Gate()
         self.limiter = limiter or RateLimiter(config.requests_per_minute, config.tokens_per_minute)
         self.stats = SendStats()
+        self.dim = config.dimensions
+        """The size of the job's vectors: asked for, or as first answered (or found in the cache)."""
+        self.stopped = False
+        self._posting: set[asyncio.Task[Any]] = set()
         self._secrets = [s for s in (config.api_key, *config.headers.values()) if s and len(s) >= 8]
+        self._secret_bytes = [s.encode("utf-8", "surrogatepass") for s in self._secrets]
+
+    def stop(self) -> None:
+        """The job is failing: requests on the wire may finish, but none is retried."""
+        self.stopped = True
+
+    def posting(self, task: asyncio.Task[Any]) -> bool:
+        """Whether ``task`` has a request on the wire (its answer may already be paid for)."""
+        return task in self._posting
 
     def body(self, inputs: list[str]) -> bytes:
         payload: dict[str, Any] = {"model": self.config.model, "input": inputs, "encoding_format": "base64"}
@@ -129,6 +142,7 @@ class Sender:
             self.stats.tokens_sent += tokens
             try:
                 response, body = await self._post(content)
+                body = self._scrub_body(body)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 failure: Exception = TransportError(
                     f"{type(exc).__name__} talking to {self._where()}: {self._scrub(str(exc)) or 'no detail'}"
@@ -144,6 +158,7 @@ class Sender:
                 if status == 200:
                     try:
                         decoded = decode_embeddings(body, len(inputs), cfg.dimensions)
+                        self._check_size(decoded)
                     except ResponseError as exc:
                         failure, wait = exc, None
                     else:
@@ -167,7 +182,7 @@ class Sender:
                                 status=429,
                                 code=getattr(failure, "code", None),
                             ) from failure
-            if attempt >= cfg.max_retries:
+            if attempt >= cfg.max_retries or self.stopped:
                 raise failure
             delay = backoff(attempt, initial=cfg.wait_initial, maximum=cfg.wait_max)
             if wait is not None:
@@ -179,6 +194,17 @@ class Sender:
             await asyncio.sleep(delay)
 
     async def _post(self, content: bytes) -> tuple[httpx.Response, bytes | bytearray]:
+        """:meth:`_exchange`, with the task marked as having a request on the wire meanwhile."""
+        task = asyncio.current_task()
+        if task is None:
+            return await self._exchange(content)
+        self._posting.add(task)
+        try:
+            return await self._exchange(content)
+        finally:
+            self._posting.discard(task)
+
+    async def _exchange(self, content: bytes) -> tuple[httpx.Response, bytes | bytearray]:
         """POST and read the whole body into a buffer of our own.
 
         The body is not left on the response (``aread`` would keep it there, and
@@ -203,8 +229,27 @@ class Sender:
                 return response, buffer
             return response, b"".join([chunk async for chunk in response.aiter_bytes()])
 
+    def _check_size(self, decoded: Decoded) -> None:
+        """Vectors of another size than the job's so far are a bad answer (retried), not a result."""
+        d = decoded.vectors.shape[1]
+        if self.dim is None:
+            self.dim = d
+        elif d != self.dim:
+            raise ResponseError(
+                f"the server sent {d}-d vectors after {self.dim}-d ones (from this job or the cache); "
+                "pass dimensions=... to pin the size"
+            )
+
     def _where(self) -> str:
         return self.config.public_endpoint
+
+    def _scrub_body(self, body: bytes | bytearray) -> bytes | bytearray:
+        """The body with any key or header value the server echoed masked, before any message
+        is taken from it (messages are cut to length, which could leave part of a key)."""
+        for secret in self._secret_bytes:
+            if secret in body:
+                body = body.replace(secret, b"***")
+        return body
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:

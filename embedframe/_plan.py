@@ -93,7 +93,7 @@ def _clean(text: str) -> tuple[str, int]:
 
 
 def _labels(labels: Labels, rows: Sequence[int]) -> str:
-    shown = ", ".join(repr(labels[i]) for i in rows[:_SHOWN])
+    shown = ", ".join(repr(_plain(labels[i])) for i in rows[:_SHOWN])
     more = f" and {len(rows) - _SHOWN} more" if len(rows) > _SHOWN else ""
     return shown + more
 
@@ -229,6 +229,13 @@ def _distinct_slowly(values: npt.NDArray[np.object_]) -> tuple[npt.NDArray[np.in
             continue
         row_text[i] = index.setdefault(value, len(index))
     return row_text, list(index), bad_type
+
+
+def _plain(label: object) -> object:
+    """A row label as the user wrote it: ``5``, not ``np.int64(5)`` (also inside MultiIndex tuples)."""
+    if isinstance(label, tuple):
+        return tuple(_plain(part) for part in label)
+    return label.item() if isinstance(label, np.generic) else label
 
 
 def _short(value: object) -> str:

@@ -23,7 +23,14 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
+        pass  # no loop here: not inside the except block, so errors are not chained to this one
+    else:
+        return _run_in_thread(coro)
+    return asyncio.run(coro)
+
+
+def _run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on a fresh loop in a helper thread and wait for it."""
     outcome: dict[str, Any] = {}
     context = contextvars.copy_context()
 
