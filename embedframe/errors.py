@@ -85,6 +85,15 @@ class APIError(EmbedFrameError):
             text += f" [request id {request_id}]"
         super().__init__(text)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only arguments: rebuild through a helper so the error pickles (Dask workers).
+        fields = {"status": self.status, "code": self.code, "type": self.type, "request_id": self.request_id}
+        return (_rebuild_api_error, (type(self), self.message, fields))
+
+
+def _rebuild_api_error(cls: type[APIError], message: str, fields: dict[str, object]) -> APIError:
+    return cls(message, **fields)  # type: ignore[arg-type]
+
 
 class BadRequestError(APIError):
     """The server rejected the request as malformed or too large (400, 413, 422)."""
