@@ -175,7 +175,9 @@ class Sender:
                     if status == 429:
                         self.stats.rate_limited += 1
                         if wait is not None and wait > cfg.max_retry_wait:
-                            resume = time.strftime("%H:%M:%S", time.localtime(time.time() + wait))
+                            when = time.localtime(time.time() + wait)
+                            today = time.localtime().tm_yday == when.tm_yday
+                            resume = time.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M:%S", when)
                             raise RateLimitError(
                                 f"{getattr(failure, 'message', '')} The server asks to wait {wait:.0f} s, more "
                                 f"than max_retry_wait={cfg.max_retry_wait:g} s; run again after {resume}",
