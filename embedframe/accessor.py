@@ -24,18 +24,6 @@ class DataFrameEmbedAccessor:
     def __init__(self, frame: pd.DataFrame) -> None:
         self._frame = frame
 
-    def __call__(
-        self,
-        column: Hashable,
-        *,
-        output: Hashable | None = None,
-        details: bool = False,
-        config: EmbedConfig | None = None,
-        **options: Any,
-    ) -> pd.DataFrame:
-        """Same as :meth:`column`."""
-        return self.column(column, output=output, details=details, config=config, **options)
-
     def column(
         self,
         column: Hashable,
@@ -50,6 +38,9 @@ class DataFrameEmbedAccessor:
         ``details=True`` adds per-row accounting columns and reports bad rows instead of raising.
         """
         return api.embed_column(self._frame, column, output=output, details=details, config=config, **options)
+
+    __call__ = column
+    """``accessor(column, ...)`` is :meth:`column`."""
 
     async def acolumn(
         self,

@@ -273,30 +273,6 @@ class DaskEmbedAccessor:
     def __init__(self, frame: Any) -> None:
         self._frame = frame
 
-    def __call__(
-        self,
-        column: Hashable,
-        *,
-        output: Hashable | None = None,
-        details: bool = False,
-        config: EmbedConfig | None = None,
-        vector_size: int | None = None,
-        workers: int | None = None,
-        dedupe: Dedupe = "job",
-        **options: Any,
-    ) -> Any:
-        """Same as :meth:`column`."""
-        return self.column(
-            column,
-            output=output,
-            details=details,
-            config=config,
-            vector_size=vector_size,
-            workers=workers,
-            dedupe=dedupe,
-            **options,
-        )
-
     def column(
         self,
         column: Hashable,
@@ -321,6 +297,9 @@ class DaskEmbedAccessor:
             dedupe=dedupe,
             **options,
         )
+
+    __call__ = column
+    """``accessor(column, ...)`` is :meth:`column`."""
 
     def estimate(
         self, column: Hashable, *, config: EmbedConfig | None = None, dedupe: Dedupe = "job", **options: Any
