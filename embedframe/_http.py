@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from ._decode import Decoded, decode_embeddings
-from ._limits import RateLimiter
+from ._limits import Gate, RateLimiter, limits_for
 from ._retry import backoff, is_retryable_status, server_wait
 from ._transport import make_transport
 from ._version import __version__
@@ -39,20 +39,6 @@ from .errors import (
 __all__ = ["Gate", "SendStats", "Sender", "make_client"]
 
 _MAX_MESSAGE = 500
-
-
-class Gate:
-    """A pause shared by all workers of a job: nobody sends before ``until``."""
-
-    def __init__(self) -> None:
-        self.until = 0.0
-
-    def hold(self, seconds: float) -> None:
-        self.until = max(self.until, time.monotonic() + seconds)
-
-    async def wait(self) -> None:
-        while (delay := self.until - time.monotonic()) > 0:
-            await asyncio.sleep(delay)
 
 
 @dataclass
@@ -102,8 +88,11 @@ class Sender:
     ) -> None:
         self.config = config
         self.client = client
-        self.gate = gate or Gate()
-        self.limiter = limiter or RateLimiter(config.requests_per_minute, config.tokens_per_minute)
+        shared_limiter, shared_gate = limits_for(
+            config.public_endpoint, config.model, config.requests_per_minute, config.tokens_per_minute
+        )
+        self.gate = gate or shared_gate
+        self.limiter = limiter or shared_limiter
         self.stats = SendStats()
         self.dim = config.dimensions
         """The size of the job's vectors: asked for, or as first answered (or found in the cache)."""

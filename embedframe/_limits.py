@@ -3,18 +3,34 @@
 Each request takes one request token and its token count (known before sending) from the
 buckets, waiting until they hold enough. The server's ``x-ratelimit-*`` headers tighten
 them as it reports what is left, so the job slows down before the server says 429; a
-429 pauses every worker together (the shared :class:`~embedframe._http.Gate`).
+429 pauses every worker together (the shared :class:`Gate`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 
 from ._retry import parse_duration
 
-__all__ = ["RateLimiter", "TokenBucket"]
+__all__ = ["RateLimiter", "TokenBucket", "limits_for", "shared_limits"]
+
+
+class Gate:
+    """A pause shared by all workers of a job: nobody sends before ``until``."""
+
+    def __init__(self) -> None:
+        self.until = 0.0
+
+    def hold(self, seconds: float) -> None:
+        self.until = max(self.until, time.monotonic() + seconds)
+
+    async def wait(self) -> None:
+        while (delay := self.until - time.monotonic()) > 0:
+            await asyncio.sleep(delay)
 
 
 class TokenBucket:
@@ -85,6 +101,40 @@ class RateLimiter:
                 if reset is not None:
                     pause = max(pause or 0.0, reset)
         return pause
+
+
+_scope: ContextVar[dict[tuple[object, ...], tuple[RateLimiter, Gate]] | None] = ContextVar(
+    "embedframe_shared_limits", default=None
+)
+
+
+@contextlib.contextmanager
+def shared_limits() -> Iterator[None]:
+    """Within this block, jobs to the same server share their rate budget and 429 pause.
+
+    A job made of several jobs (``embed_file``: one per batch of rows) runs in such a
+    block, so its budget is the configured one overall, not a fresh full bucket per part.
+    """
+    token = _scope.set({}) if _scope.get() is None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _scope.reset(token)
+
+
+def limits_for(
+    endpoint: str, model: str | None, requests_per_minute: int | None, tokens_per_minute: int | None
+) -> tuple[RateLimiter, Gate]:
+    """The limiter and pause for a job: shared within :func:`shared_limits`, else the job's own."""
+    registry = _scope.get()
+    if registry is None:
+        return RateLimiter(requests_per_minute, tokens_per_minute), Gate()
+    key = (endpoint, model, requests_per_minute, tokens_per_minute)
+    found = registry.get(key)
+    if found is None:
+        found = registry[key] = (RateLimiter(requests_per_minute, tokens_per_minute), Gate())
+    return found
 
 
 def _number(text: str | None) -> float | None:

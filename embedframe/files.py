@@ -24,6 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pandas.api.types import is_scalar
 
+from ._limits import shared_limits
 from ._sync import run_sync
 from .api import PROVENANCE_ATTR, aembed_column, output_name
 from .config import EmbedConfig, resolve_config
@@ -235,31 +236,34 @@ async def aembed_file(
     vector_column = output if output is not None else output_name(column)
     _open_parts_dir(parts, _signature(source, column, vector_column, batch_rows, cfg, details), overwrite)
     stats = FileStats()
-    batches = read_batches(source, batch_rows=batch_rows, fmt=format, text_column=column)
-    size: int | None = None  # of the vectors in the parts so far
-    for number, frame in enumerate(batches):
-        part = parts / f"part-{number:05d}.parquet"
-        stats.rows += len(frame)
-        if _part_done(part, len(frame)):
-            stats.parts_skipped += 1
-            size = size or _stored_size(part, vector_column)
-            continue
-        batch_cfg = _config_for_batch(cfg, frame, column, size)
-        out = await aembed_column(frame, column, output=output, details=details, config=batch_cfg)
-        if size is None and out[vector_column].notna().any():
-            size = _size_of(out[vector_column])
-        summary = out.attrs.get("embedframe", {})
-        stats.model = summary.get("model", "")
-        stats.requests += summary.get("requests", 0)
-        stats.tokens += summary.get("tokens", 0)
-        stats.cache_hits += summary.get("cache_hits", 0)
-        stats.error_rows += summary.get("error_rows", 0)
-        if details:
-            out[column] = _writable_texts(out[column])
-        write_parquet(out, part, provenance=out.attrs[PROVENANCE_ATTR][str(vector_column)])
-        stats.parts_written += 1
-        if on_part is not None:
-            on_part(number, len(frame))
+    # One budget for the whole file: each batch is its own job, and a fresh full bucket per
+    # batch would let the file as a whole go over tokens_per_minute.
+    with shared_limits():
+        batches = read_batches(source, batch_rows=batch_rows, fmt=format, text_column=column)
+        size: int | None = None  # of the vectors in the parts so far
+        for number, frame in enumerate(batches):
+            part = parts / f"part-{number:05d}.parquet"
+            stats.rows += len(frame)
+            if _part_done(part, len(frame)):
+                stats.parts_skipped += 1
+                size = size or _stored_size(part, vector_column)
+                continue
+            batch_cfg = _config_for_batch(cfg, frame, column, size)
+            out = await aembed_column(frame, column, output=output, details=details, config=batch_cfg)
+            if size is None and out[vector_column].notna().any():
+                size = _size_of(out[vector_column])
+            summary = out.attrs.get("embedframe", {})
+            stats.model = summary.get("model", "")
+            stats.requests += summary.get("requests", 0)
+            stats.tokens += summary.get("tokens", 0)
+            stats.cache_hits += summary.get("cache_hits", 0)
+            stats.error_rows += summary.get("error_rows", 0)
+            if details:
+                out[column] = _writable_texts(out[column])
+            write_parquet(out, part, provenance=out.attrs[PROVENANCE_ATTR][str(vector_column)])
+            stats.parts_written += 1
+            if on_part is not None:
+                on_part(number, len(frame))
     from .models import model_info
 
     price = model_info(stats.model).usd_per_million_tokens if stats.model else None

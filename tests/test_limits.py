@@ -7,8 +7,10 @@ import asyncio
 import json
 import time
 import types
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import DIM
 from fakeserver import FakeServer, Fault, RecordedRequest, _Plan, encoding, vector_for_text
@@ -299,3 +301,25 @@ def test_insufficient_quota_stops_without_a_retry_storm(server: FakeServer, conf
     assert info.value.code == "insufficient_quota" and info.value.status == 429
     time.sleep(0.2)
     assert 1 <= len(server.requests) <= 4
+
+
+def test_a_file_job_shares_one_budget_across_its_batches(config: EmbedConfig, tmp_path: Path) -> None:
+    """embed_file's batches are separate jobs, but tokens_per_minute holds for the file as a whole."""
+    texts = texts_of(66, 50)  # 3300 tokens in 6 batches of 11 rows
+    src = tmp_path / "in.parquet"
+    pd.DataFrame({"text": texts}).to_parquet(src)
+    with HookedServer(dim=DIM) as srv:
+        embedframe.embed_file(
+            src,
+            tmp_path / "out.parquet",
+            column="text",
+            batch_rows=11,
+            config=config.replace(base_url=srv.url),
+            tokens_per_minute=3000,
+            max_input_tokens=512,
+            max_inputs_per_request=2,
+        )
+        got = arrivals(srv)
+    points = [(t, rec.total_tokens) for t, rec in got]
+    assert sum(p[1] for p in points) == 3300
+    cumulative_ok(points, 3000, 3000 / 60, slack=0.25)
