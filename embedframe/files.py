@@ -29,7 +29,7 @@ from ._sync import run_sync
 from .api import PROVENANCE_ATTR, aembed_column, output_name
 from .config import EmbedConfig, resolve_config
 from .errors import InputError
-from .parquet import write_parquet, write_table
+from .parquet import read_provenance, write_parquet, write_table
 
 __all__ = ["FileStats", "aembed_file", "embed_file"]
 
@@ -247,6 +247,7 @@ async def aembed_file(
             if _part_done(part, len(frame)):
                 stats.parts_skipped += 1
                 size = size or _stored_size(part, vector_column)
+                stats.model = stats.model or str(read_provenance(part).get("model") or "")
                 continue
             batch_cfg = _config_for_batch(cfg, frame, column, size)
             out = await aembed_column(frame, column, output=output, details=details, config=batch_cfg)

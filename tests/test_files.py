@@ -378,3 +378,16 @@ def test_batches_without_text_get_null_vectors_of_the_same_size(
     assert back["id"].tolist() == list(range(10)) and valid.tolist() == [True] * 4 + [False] * 6
     assert same(m, expected(texts))
     assert len(server.requests) == 1
+
+
+def test_a_fully_resumed_job_still_reports_its_model(
+    server: FakeServer, config: EmbedConfig, tmp_path: Path
+) -> None:
+    """When every part was already written, the summary still names the model (read from the parts)."""
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"text": [f"t{i}" for i in range(6)]}).to_csv(src, index=False)
+    dst = tmp_path / "out"
+    embedframe.embed_file(src, dst, column="text", batch_rows=3, config=config)
+    again = embedframe.embed_file(src, dst, column="text", batch_rows=3, config=config)
+    assert again.parts_skipped == 2 and again.parts_written == 0
+    assert again.model == "text-embedding-3-small" and again.usd == 0.0
