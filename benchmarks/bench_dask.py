@@ -42,32 +42,14 @@ import pandas as pd
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from fakeserver import FakeServer, RecordedRequest, vector_for_text  # noqa: E402
+from fakeserver import vector_for_text  # noqa: E402
+from hookserver import HookedServer as TimedServer  # noqa: E402  (records arrival times)
 
 import embedframe  # noqa: E402
 import embedframe.dask  # noqa: E402  (ddf.embed)
 
 MODEL = "bench-model"
 API_KEY = "sk-bench-0000000000000000"
-
-
-class TimedServer(FakeServer):
-    """The fake server, noting when each request arrived."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.arrivals: list[tuple[float, RecordedRequest]] = []
-
-    def _arrive(self, rec: RecordedRequest) -> Any:
-        found = super()._arrive(rec)
-        with self._lock:
-            self.arrivals.append((time.monotonic(), rec))
-        return found
-
-    def reset(self) -> None:
-        super().reset()
-        with self._lock:
-            self.arrivals.clear()
 
 
 def texts_for(rows: int) -> list[str]:

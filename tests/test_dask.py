@@ -20,7 +20,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from conftest import API_KEY, DIM
-from fakeserver import FakeServer, RecordedRequest, encoding, vector_for_text
+from fakeserver import FakeServer, encoding, vector_for_text
+from hookserver import HookedServer as TimedServer  # records arrival times
 
 import embedframe
 from embedframe import EmbedConfig, to_numpy, vector_dtype
@@ -32,25 +33,6 @@ distributed = pytest.importorskip("distributed")
 import embedframe.dask as edask  # noqa: E402  (after the skips: needs Dask)
 
 MODEL = "fake-embed"  # not in the model table: the vector size is learnt by a probe request
-
-
-class TimedServer(FakeServer):
-    """The fake server, also noting when each request arrived (monotonic seconds)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.arrivals: list[tuple[float, RecordedRequest]] = []
-
-    def _arrive(self, rec: RecordedRequest) -> Any:
-        found = super()._arrive(rec)
-        with self._lock:
-            self.arrivals.append((time.monotonic(), rec))
-        return found
-
-    def reset(self) -> None:
-        super().reset()
-        with self._lock:
-            self.arrivals.clear()
 
 
 @pytest.fixture(scope="module")
