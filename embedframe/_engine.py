@@ -6,10 +6,13 @@ The only async implementation; the sync API wraps it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import threading
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -208,23 +211,33 @@ def _count_tokens(
 
 
 _open_caches: dict[str, VectorCache] = {}
+_open_caches_lock = threading.Lock()
 
 
 def open_cache(config: EmbedConfig) -> VectorCache | None:
     """The job's vector cache, or ``None`` when caching is off.
 
-    One instance per directory and process, so its index of keys is built once and then
-    only extended with shards written since (by this process or others).
+    One instance per location (directory, or URL and storage options) and process, so its
+    index of keys is built once and then only extended with shards written since (by this
+    process or others).
     """
+    url = config.cache_url
     directory = config.cache_dir
-    if directory is None:
+    location: str | Path
+    if url is not None:
+        location, options = url, config.cache_storage_options
+        key = "\0".join((url, json.dumps(options or {}, sort_keys=True, default=repr)))
+    elif directory is not None:
+        location, options = directory, None
+        key = str(directory.resolve())
+    else:
         return None
-    key = str(directory.resolve())
-    store = _open_caches.get(key)
-    if store is None:
-        from .cache import VectorCache
+    with _open_caches_lock:
+        store = _open_caches.get(key)
+        if store is None:
+            from .cache import VectorCache
 
-        store = _open_caches[key] = VectorCache(directory)
+            store = _open_caches[key] = VectorCache(location, storage_options=options)
     return store
 
 

@@ -12,10 +12,27 @@ records the format and ``d``; shards of different ``d`` coexist. Pages carry CRC
 that are verified on read, so a damaged shard is skipped with a warning instead of giving
 a wrong vector.
 
-Writes are atomic: a shard is written to a temporary file (``.shard-*.tmp``, ignored by
-readers), fsynced and renamed into place. Names are unique per write, so processes never
-write the same file. ``compact`` merges small shards into a new one before removing them; a
-reader that finds a shard gone lists the directory again and retries.
+Where the shards live (``embedframe._cachestore``):
+
+- a local or shared-filesystem directory. A shard is written to a temporary file
+  (``.shard-*.tmp``, ignored by readers), fsynced and renamed into place. Only one process
+  compacts at a time (``flock`` on ``.compact.lock``);
+- any fsspec URL (``s3://bucket/cache``, ``gs://``, ``az://``, ``memory://``; credentials
+  and endpoint in ``storage_options``). A shard is built in memory and stored with one
+  whole-object write straight to its final name (an object PUT is atomic: readers see all
+  of it or nothing). There is no rename and no lock.
+
+Names are unique per write, so processes never write the same file. ``compact`` merges
+small shards into a new one and removes them only after the new one is written; a reader
+that finds a shard gone lists again and retries.
+
+Compaction on an object store is lock-free. Several processes may compact at once and
+merge the same shards; a compactor removes only shards whose rows it read in full and
+wrote into a new shard that was stored, and drops a duplicate key only when another copy
+of it is in that same new shard. So every key stays in some shard whatever the
+interleaving; concurrent compactors at worst leave duplicate rows (same key, same vector),
+which a later compaction merges. Under the local lock, a key already stored in any other
+shard is dropped too.
 
 The in-memory index (key → shard, row) is built lazily from the ``key`` columns only and is
 refreshed at each lookup with the shards that appeared or disappeared since the last one.
@@ -28,21 +45,21 @@ import hashlib
 import json
 import os
 import pathlib
-import re
 import threading
-import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from ._cachestore import ShardStore, Source, open_store
 
 __all__ = ["CACHE_DIR_ENV", "CacheWarning", "VectorCache", "default_cache_dir"]
 
@@ -51,13 +68,8 @@ KEY_BYTES = 32
 
 _FORMAT = 1
 _META_KEY = b"embedframe.cache"
-_SHARD_NAME = re.compile(r"shard-[0-9a-f]{32}-[0-9]+\.parquet")
-_TMP_PREFIX = ".shard-"
-_TMP_SUFFIX = ".tmp"
-_LOCK_NAME = ".compact.lock"
 _GROUP_BYTES = 1 << 20
 """Target size of a row group: a lookup reads whole row groups of the shards it touches."""
-_STALE_TMP_SECONDS = 3600.0
 _READ_TRIES = 4
 _THREADS = min(8, os.cpu_count() or 1)
 _T = TypeVar("_T")
@@ -127,21 +139,32 @@ class _Entries:
 class VectorCache:
     """Embedding vectors by key, stored in ``directory``; thread-safe and multi-process safe.
 
-    ``shard_rows`` is the size ``compact`` merges small shards up to (a merged shard holds
-    fewer than ``2 * shard_rows`` rows).
+    ``directory`` is a local or shared-filesystem directory, or an fsspec URL
+    (``s3://bucket/cache``, ``gs://...``, ``memory://...``) with ``storage_options`` for
+    fsspec (endpoint, credentials; never shown). ``shard_rows`` is the size ``compact``
+    merges small shards up to (a merged shard holds fewer than ``2 * shard_rows`` rows).
     """
 
-    def __init__(self, directory: str | os.PathLike[str], *, shard_rows: int = 32_768) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        shard_rows: int = 32_768,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> None:
         if isinstance(shard_rows, bool) or not isinstance(shard_rows, int) or shard_rows < 1:
             raise ValueError(f"shard_rows must be a positive integer, got {shard_rows!r}")
-        self.directory = pathlib.Path(os.fspath(directory))
+        self._store: ShardStore = open_store(directory, storage_options)
+        self.location = self._store.location
+        """Where the shards are, as it may be shown (a URL without its credentials)."""
+        self.directory: pathlib.Path | None = getattr(self._store, "directory", None)
+        """The local directory, or ``None`` for a URL cache."""
         self.shard_rows = shard_rows
-        self.directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._reset()
 
     def __repr__(self) -> str:
-        return f"VectorCache({str(self.directory)!r})"
+        return f"VectorCache({self.location!r})"
 
     # keys and namespaces
 
@@ -221,7 +244,7 @@ class VectorCache:
                 if error is None:
                     found[dest] = True
                     continue
-                if not isinstance(error, FileNotFoundError):
+                if not self._gone(shard.name, error):
                     self._damaged(shard.name, error)
                 gone.append(shard.id)
                 retry.append(dest)
@@ -240,8 +263,8 @@ class VectorCache:
             return self._lookup(query) >= 0
 
     def shard_count(self) -> int:
-        """Shard files in the directory (many small ones make lookups slower: see :meth:`compact`)."""
-        return len(self._list_names())
+        """Shard files in the cache (many small ones make lookups slower: see :meth:`compact`)."""
+        return len(self._store.names())
 
     def __len__(self) -> int:
         """How many distinct keys are stored."""
@@ -285,27 +308,36 @@ class VectorCache:
             ],
             schema=_schema(dim),
         )
-        with self._temp() as (tmp, final):
-            pq.write_table(table, tmp, row_group_size=_group_rows(dim), **_WRITE_OPTIONS)
-            meta = pq.read_metadata(tmp)
-            self._commit(tmp, final)
+        name = _new_name()
+        collected: list[pq.FileMetaData] = []
+        self._store.write(
+            name,
+            lambda target: pq.write_table(
+                table,
+                target,
+                row_group_size=_group_rows(dim),
+                metadata_collector=collected,
+                **_WRITE_OPTIONS,
+            ),
+        )
         with self._lock:
-            self._add(final.name, dim, meta, words)
+            self._add(name, dim, collected[0], words)
 
     def compact(self) -> None:
         """Merge shards smaller than ``shard_rows`` into larger ones; remove stale temp files.
 
-        Safe while other processes read and write. Only one process compacts at a time; a
-        call made while another compacts returns at once.
+        Safe while other processes read, write and compact. In a directory, only one
+        process compacts at a time (a call made while another compacts returns at once); on
+        an object store, compaction is lock-free (see the module's docstring).
         """
-        with _exclusive(self.directory / _LOCK_NAME) as held:
+        with self._store.exclusive() as held:
             if not held:
                 return
-            self._remove_stale_temps()
+            self._store.remove_stale_temps()
             with self._lock:
                 self._refresh()
                 small = [s for s in self._shards.values() if s.rows < self.shard_rows]
-                keep = self._canonical_rows({s.id for s in small})
+                keep = self._canonical_rows({s.id for s in small}) if self._store.single_compactor else None
             by_dim: dict[int, list[_Shard]] = {}
             for shard in sorted(small, key=lambda s: s.name):
                 by_dim.setdefault(shard.dim, []).append(shard)
@@ -324,10 +356,9 @@ class VectorCache:
     def clear(self) -> None:
         """Remove every stored vector (and stale temp files)."""
         with self._lock:
-            for name in self._list_names():
-                with contextlib.suppress(FileNotFoundError):
-                    (self.directory / name).unlink()
-            self._remove_stale_temps()
+            for name in self._store.names():
+                self._store.delete(name)
+            self._store.remove_stale_temps()
             self._reset()
 
     # the index
@@ -341,24 +372,17 @@ class VectorCache:
         self._first: npt.NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
         self._pending: list[_Entries] = []
 
-    def _list_names(self) -> set[str]:
-        try:
-            with os.scandir(self.directory) as entries:
-                return {e.name for e in entries if _SHARD_NAME.fullmatch(e.name)}
-        except FileNotFoundError:
-            return set()
-
     def _refresh(self) -> None:
         """Index the shards written since the last look; forget those removed (lock held)."""
-        names = self._list_names()
+        names = self._store.names()
         gone = [sid for name, sid in self._by_name.items() if name not in names]
         if gone:
             # A listing that raced a compaction can miss its new shard; it exists by now.
-            names |= self._list_names()
+            names |= self._store.names()
             self._drop([sid for name, sid in self._by_name.items() if name not in names])
         new = sorted(names - self._by_name.keys() - self._bad)
-        for name, loaded in zip(new, _each(_load_keys, [self.directory / n for n in new]), strict=True):
-            if isinstance(loaded, FileNotFoundError):
+        for name, loaded in zip(new, _each(self._load_keys, new), strict=True):
+            if isinstance(loaded, Exception) and self._gone(name, loaded):
                 continue  # removed since the listing
             if isinstance(loaded, Exception):
                 self._damaged(name, loaded)
@@ -425,7 +449,7 @@ class VectorCache:
             self._bad.add(name)
             sid = self._by_name.get(name)
         warnings.warn(
-            f"embedframe cache: skipping damaged shard {self.directory / name} ({exc}); "
+            f"embedframe cache: skipping damaged shard {self._store.describe(name)} ({exc}); "
             "its vectors will be embedded again",
             CacheWarning,
             stacklevel=3,
@@ -434,7 +458,27 @@ class VectorCache:
             with self._lock:
                 self._drop([sid])
 
+    def _gone(self, name: str, exc: BaseException) -> bool:
+        """Whether a shard that failed to read was removed (by a compaction), not damaged."""
+        if isinstance(exc, FileNotFoundError):
+            return True
+        if isinstance(exc, _Damaged):
+            return False
+        try:  # an object removed while it was read can fail in other ways
+            return not self._store.exists(name)
+        except Exception:
+            return False
+
     # files
+
+    def _load_keys(self, name: str) -> tuple[int, pq.FileMetaData, npt.NDArray[np.uint64]]:
+        """The shard's vector size, metadata and keys (validated)."""
+        with self._store.open(name) as source:
+            pf, dim = _open(source)
+            table = pf.read(columns=["key"])
+            if table.num_rows != pf.metadata.num_rows:
+                raise _Damaged(f"{table.num_rows} keys for {pf.metadata.num_rows} rows")
+            return dim, pf.metadata, _read_keys_table(table)
 
     def _read_rows(
         self,
@@ -444,7 +488,18 @@ class VectorCache:
         out: npt.NDArray[np.float32],
     ) -> None:
         """Copy ``shard``'s ``rows`` into ``out[dest]``, reading only the row groups they are in."""
-        pf, dim = _open(self.directory / shard.name)
+        with self._store.open(shard.name) as source:
+            self._read_rows_from(_open(source), shard, rows, dest, out)
+
+    @staticmethod
+    def _read_rows_from(
+        opened: tuple[pq.ParquetFile, int],
+        shard: _Shard,
+        rows: npt.NDArray[np.int64],
+        dest: npt.NDArray[np.intp],
+        out: npt.NDArray[np.float32],
+    ) -> None:
+        pf, dim = opened
         meta = pf.metadata
         if dim != shard.dim or meta.num_rows != shard.rows or meta.num_row_groups != len(shard.starts) - 1:
             raise _Damaged("the file changed since it was indexed")
@@ -466,27 +521,6 @@ class VectorCache:
             else:
                 out[dest[lo:hi]] = matrix[local]
 
-    @contextlib.contextmanager
-    def _temp(self) -> Iterator[tuple[pathlib.Path, pathlib.Path]]:
-        """A temporary path and the shard name it becomes; the temp file is removed on failure."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        token = f"{uuid.uuid4().hex}-{os.getpid()}"
-        tmp = self.directory / f"{_TMP_PREFIX}{token}.parquet{_TMP_SUFFIX}"
-        try:
-            yield tmp, self.directory / f"shard-{token}.parquet"
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-
-    def _commit(self, tmp: pathlib.Path, final: pathlib.Path) -> None:
-        fd = os.open(tmp, os.O_RDWR)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, final)
-        _fsync_dir(self.directory)
-
     def _canonical_rows(self, sids: set[int]) -> dict[int, npt.NDArray[np.int64]]:
         """Per shard in ``sids``, the rows that hold the first stored copy of their key (lock held)."""
         words, first = self._main.words, self._first
@@ -504,61 +538,82 @@ class VectorCache:
         }
         return {sid: found.get(sid, np.empty(0, dtype=np.int64)) for sid in sids}
 
-    def _merge(self, batch: list[_Shard], keep: dict[int, npt.NDArray[np.int64]]) -> None:
-        """Write the ``keep`` rows of ``batch`` into one new shard, then remove the old shards.
+    def _merge(self, batch: list[_Shard], keep: dict[int, npt.NDArray[np.int64]] | None) -> None:
+        """Write the rows of ``batch`` into one new shard, then remove the old shards.
 
-        ``keep`` holds, per shard, the rows whose key has no earlier copy in the cache, so
-        a key stored several times is kept once.
+        ``keep`` holds, per shard, the rows whose key has no earlier copy in the cache (only
+        under the compaction lock); without it, a key is dropped only when an earlier copy
+        is in this merge, so the new shard holds every key of the shards it replaces.
         """
         dim = batch[0].dim
         merged: list[_Shard] = []
         kept: list[npt.NDArray[np.uint64]] = []
-        with self._temp() as (tmp, final):
-            with pq.ParquetWriter(tmp, _schema(dim), **_WRITE_OPTIONS) as writer:
+        seen: set[bytes] = set()
+        collected: list[pq.FileMetaData] = []
+        name = _new_name()
+
+        def fill(target: Any) -> None:
+            with pq.ParquetWriter(
+                target, _schema(dim), metadata_collector=collected, **_WRITE_OPTIONS
+            ) as writer:
                 for shard in batch:
                     try:
-                        pf, file_dim = _open(self.directory / shard.name)
-                        table = pf.read()
-                        if (
-                            file_dim != dim
-                            or table.num_rows != shard.rows
-                            or table.num_rows != pf.metadata.num_rows
-                        ):
-                            raise _Damaged("the file changed since it was indexed")
-                    except FileNotFoundError:
-                        continue
+                        with self._store.open(shard.name) as source:
+                            pf, file_dim = _open(source)
+                            table = pf.read()
+                            if (
+                                file_dim != dim
+                                or table.num_rows != shard.rows
+                                or table.num_rows != pf.metadata.num_rows
+                            ):
+                                raise _Damaged("the file changed since it was indexed")
                     except Exception as exc:
-                        self._damaged(shard.name, exc)
+                        if not self._gone(shard.name, exc):
+                            self._damaged(shard.name, exc)
                         continue
-                    rows = keep[shard.id]
+                    rows = keep[shard.id] if keep is not None else _unseen_rows(_read_keys_table(table), seen)
                     if len(rows) < table.num_rows:
                         table = table.take(pa.array(rows))
                     if table.num_rows:
                         writer.write_table(table, row_group_size=_group_rows(dim))
                         kept.append(_read_keys_table(table))
                     merged.append(shard)
+            if len(merged) < 2 or not kept:
+                raise _NothingToWrite
+
+        try:
+            self._store.write(name, fill)
+        except _NothingToWrite:
             if len(merged) < 2:
                 return
-            if kept:
-                meta = pq.read_metadata(tmp)
-                self._commit(tmp, final)
         with self._lock:
             if kept:
-                self._add(final.name, dim, meta, np.concatenate(kept))
+                self._add(name, dim, collected[0], np.concatenate(kept))
             self._drop([s.id for s in merged])
         for shard in merged:
             with contextlib.suppress(OSError):
-                (self.directory / shard.name).unlink()
+                self._store.delete(shard.name)
 
-    def _remove_stale_temps(self) -> None:
-        """Remove temp files older than an hour (left by killed writers)."""
-        now = time.time()
-        with os.scandir(self.directory) as entries:
-            for entry in entries:
-                if entry.name.startswith(_TMP_PREFIX) and entry.name.endswith(_TMP_SUFFIX):
-                    with contextlib.suppress(OSError):
-                        if now - entry.stat().st_mtime > _STALE_TMP_SECONDS:
-                            os.unlink(entry.path)
+
+class _NothingToWrite(Exception):
+    """A merge that needs no new shard (too few shards read, or no row left)."""
+
+
+def _new_name() -> str:
+    """A shard name no other write uses."""
+    return f"shard-{uuid.uuid4().hex}-{os.getpid()}.parquet"
+
+
+def _unseen_rows(words: npt.NDArray[np.uint64], seen: set[bytes]) -> npt.NDArray[np.int64]:
+    """Rows of ``words`` whose key is not in ``seen`` (nor earlier in ``words``); adds them to it."""
+    raw = words.tobytes()
+    rows = []
+    for i in range(len(words)):
+        key = raw[i * KEY_BYTES : (i + 1) * KEY_BYTES]
+        if key not in seen:
+            seen.add(key)
+            rows.append(i)
+    return np.asarray(rows, dtype=np.int64)
 
 
 def _public_url(url: str) -> str:
@@ -596,9 +651,9 @@ def _group_rows(dim: int) -> int:
     return max(1, _GROUP_BYTES // (4 * dim))
 
 
-def _open(path: pathlib.Path) -> tuple[pq.ParquetFile, int]:
-    """The shard at ``path``, opened and validated, and its vectors' size."""
-    pf = pq.ParquetFile(path, memory_map=True, page_checksum_verification=True)
+def _open(source: Source) -> tuple[pq.ParquetFile, int]:
+    """The shard ``source`` (a path, memory-mapped, or a file), opened and validated, and its vectors' size."""
+    pf = pq.ParquetFile(source, memory_map=isinstance(source, str), page_checksum_verification=True)
     schema = pf.schema_arrow
     vector_type = schema.field("vector").type if schema.names == ["key", "vector"] else None
     if vector_type is None or not pa.types.is_fixed_size_binary(vector_type) or vector_type.byte_width % 4:
@@ -610,15 +665,6 @@ def _open(path: pathlib.Path) -> tuple[pq.ParquetFile, int]:
     if sum(meta.row_group(g).num_rows for g in range(meta.num_row_groups)) != meta.num_rows:
         raise _Damaged("row group sizes do not add up")
     return pf, dim
-
-
-def _load_keys(path: pathlib.Path) -> tuple[int, pq.FileMetaData, npt.NDArray[np.uint64]]:
-    """The shard's vector size, metadata and keys (validated)."""
-    pf, dim = _open(path)
-    table = pf.read(columns=["key"])
-    if table.num_rows != pf.metadata.num_rows:
-        raise _Damaged(f"{table.num_rows} keys for {pf.metadata.num_rows} rows")
-    return dim, pf.metadata, _read_keys_table(table)
 
 
 def _each(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R | Exception]:
@@ -664,37 +710,3 @@ def _as_matrix(column: pa.ChunkedArray, dim: int) -> npt.NDArray[np.float32]:
         raise _Damaged("no vector data")
     view = np.frombuffer(raw, dtype="<f4", count=dim * len(array), offset=array.offset * 4 * dim)
     return view.reshape(len(array), dim)
-
-
-def _fsync_dir(directory: pathlib.Path) -> None:
-    """Make a rename in ``directory`` durable (POSIX; a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def _exclusive(path: pathlib.Path) -> Iterator[bool]:
-    """Hold an advisory lock on ``path`` if no other process does (True), else yield False."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no cross-process lock
-        yield True
-        return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)

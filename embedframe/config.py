@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ._cachestore import check_url, is_remote, is_url, local_path, public_location
 from .errors import ConfigError
 from .models import ModelInfo, model_info
 
@@ -104,7 +105,10 @@ class EmbedConfig:
     progress: bool | None = None
     """Progress bar: ``True`` always, ``False`` never, ``None`` only for jobs that take a while."""
     cache: bool | str | os.PathLike[str] = True
-    """Vector cache: ``True`` for the default directory, a directory, or ``False`` for none."""
+    """Vector cache: ``True`` for the default directory, a directory, an fsspec URL
+    (``s3://bucket/cache``, ``gs://...``), or ``False`` for none."""
+    cache_storage_options: Mapping[str, Any] | None = None
+    """fsspec options for a URL ``cache`` (``endpoint_url``, ``key``, ``secret``, ...); never shown."""
 
     def __post_init__(self) -> None:
         env = _from_environment()
@@ -117,6 +121,8 @@ class EmbedConfig:
             if version is not None and self.api_version is None:
                 object.__setattr__(self, "api_version", version)
         object.__setattr__(self, "headers", dict(self.headers))
+        if isinstance(self.cache_storage_options, Mapping):
+            object.__setattr__(self, "cache_storage_options", dict(self.cache_storage_options))
         self._validate()
 
     def __repr__(self) -> str:
@@ -128,6 +134,10 @@ class EmbedConfig:
             if f.name == "base_url" and value is not None:
                 value = self.public_endpoint.removesuffix("/embeddings")
             if f.name == "headers" and value:
+                value = {k: "***" for k in value}
+            if f.name == "cache" and isinstance(value, str):
+                value = public_location(value)
+            if f.name == "cache_storage_options" and value:
                 value = {k: "***" for k in value}
             parts.append(f"{f.name}={value!r}")
         return f"EmbedConfig({', '.join(parts)})"
@@ -174,14 +184,23 @@ class EmbedConfig:
 
     @property
     def cache_dir(self) -> Path | None:
-        """The cache directory, or ``None`` when caching is off."""
-        if self.cache is False:
+        """The local cache directory, or ``None`` when caching is off or the cache is a URL."""
+        if self.cache is False or self.cache_url is not None:
             return None
         if self.cache is True:
             from .cache import default_cache_dir
 
             return default_cache_dir()
+        if is_url(self.cache):
+            return local_path(self.cache, what="cache").expanduser()
         return Path(self.cache).expanduser()
+
+    @property
+    def cache_url(self) -> str | None:
+        """The cache's fsspec URL (not ``file://``), or ``None`` for a local cache or none."""
+        if isinstance(self.cache, str) and is_remote(self.cache):
+            return self.cache.strip()
+        return None
 
     @property
     def tokenizer_name(self) -> str:
@@ -271,8 +290,7 @@ class EmbedConfig:
                 f"model {self.model!r} does not support dimensions=; leave it out "
                 "or use text-embedding-3-small/large"
             )
-        if not isinstance(self.cache, (bool, str, os.PathLike)):
-            raise ConfigError(f"cache must be True, False or a directory, got {self.cache!r}")
+        self._validate_cache()
         if self.progress not in (None, True, False):
             raise ConfigError(f"progress must be True, False or None, got {self.progress!r}")
         for name in ("api_key", "user", "organization", "project", "api_version"):
@@ -281,6 +299,26 @@ class EmbedConfig:
                 raise ConfigError(f"{name} must be a string, got {type(value).__name__}")
         if self.api_key is not None and self.base_url is not None:
             _check_key_transport(self.base_url)
+
+    def _validate_cache(self) -> None:
+        if not isinstance(self.cache, (bool, str, os.PathLike)):
+            raise ConfigError(
+                f"cache must be True, False, a directory or an fsspec URL, got {type(self.cache).__name__}"
+            )
+        options = self.cache_storage_options
+        if options is not None:
+            if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
+                raise ConfigError(
+                    "cache_storage_options must be a mapping of option names (str) to values, got "
+                    f"{type(options).__name__}"
+                )
+            if options and self.cache is not False and self.cache_url is None:
+                raise ConfigError(
+                    "cache_storage_options are for an fsspec URL cache (cache='s3://bucket/path'); "
+                    "the cache here is a local directory"
+                )
+        if isinstance(self.cache, str) and is_url(self.cache):
+            check_url(self.cache, what="cache")
 
 
 def _normalise_url(url: str) -> tuple[str, str | None]:

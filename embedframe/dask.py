@@ -44,6 +44,7 @@ import importlib.util
 import os
 import re
 import sys
+import tempfile
 import threading
 import time
 import types
@@ -53,14 +54,13 @@ from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 import numpy as np
 import pandas as pd
 
 from . import api
 from ._backend import resolve_backend
+from ._cachestore import is_remote, local_path, public_location, url_filesystem
 from ._engine import JobResult, open_cache, piece_keys
 from ._pack import pack
 from ._plan import Plan, make_plan
@@ -86,7 +86,6 @@ Dedupe = Literal["job", "partition"]
 _SUMMARY_KEY = "embedframe"
 """``attrs`` key of the job's totals (as on pandas)."""
 _PART_FILE = re.compile(r"part\.[0-9]+\.parquet")
-_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _SUMMED = (
     "tokens_sent",
     "distinct_texts",
@@ -219,6 +218,7 @@ def to_parquet(
     text_hash_column: Hashable | None = None,
     overwrite: bool = False,
     compute: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
     **kwargs: Any,
 ) -> Any:
     """Write ``ddf`` to the directory ``path``: one ``part.NNNNN.parquet`` per partition, in order.
@@ -226,34 +226,36 @@ def to_parquet(
     Each file is written as :func:`embedframe.write_parquet` writes a pandas frame (vector
     columns as ``fixed_size_list<float32>[d]``, provenance in the footer, atomically), so
     the directory reads back with pandas, pyarrow, polars, DuckDB and Dask. ``path`` is a
-    local or shared-filesystem directory (``file://`` URLs too). Part files already there
-    raise unless ``overwrite=True``, which removes them first (now, also with
-    ``compute=False``, which returns the lazy total of rows written instead of writing).
+    local or shared-filesystem directory (``file://`` URLs too) or an fsspec URL
+    (``s3://bucket/out/``, with ``storage_options`` for fsspec), where each part is
+    written locally, then stored as one whole object. Part files already there raise
+    unless ``overwrite=True``, which removes them first (now, also with ``compute=False``,
+    which returns the lazy total of rows written instead of writing).
     """
     dd = _dask_dataframe()
     if not isinstance(ddf, dd.DataFrame):
         raise InputError(f"expected a Dask DataFrame, got {type(ddf).__name__}")
-    directory = _local_path(path, what="to_parquet")
-    if directory.exists() and not directory.is_dir():
-        raise InputError(f"cannot write to {str(directory)!r}: it is a file; give a directory")
-    directory.mkdir(parents=True, exist_ok=True)
-    existing = sorted(p for p in directory.iterdir() if _PART_FILE.fullmatch(p.name))
-    if existing and not overwrite:
-        raise InputError(
-            f"{str(directory)!r} already holds {len(existing)} part file(s); pass overwrite=True "
-            "to replace them, or write to another directory"
-        )
-    for stale in existing:
-        stale.unlink()
+    if storage_options is not None and not isinstance(storage_options, Mapping):
+        raise ConfigError(f"storage_options must be a mapping, got {type(storage_options).__name__}")
+    if is_remote(path):
+        target = os.fspath(path).strip()
+        _prepare_remote_dir(target, storage_options, overwrite)
+    else:
+        if storage_options:
+            raise ConfigError("storage_options are for an fsspec URL (s3://...); the path here is local")
+        directory = local_path(path, what="to_parquet")
+        _prepare_local_dir(directory, overwrite)
+        target = str(directory)
     width = max(5, len(str(ddf.npartitions - 1)))
     provenance = attached_provenance(ddf._meta)
     written = ddf.map_partitions(
         _write_part,
-        str(directory),
+        target,
         width,
         provenance,
         text_hash_column,
         kwargs,
+        dict(storage_options or {}),
         meta=pd.DataFrame({"rows": pd.Series([], dtype="int64")}),
         enforce_metadata=False,
     )
@@ -314,6 +316,7 @@ class DaskEmbedAccessor:
         text_hash_column: Hashable | None = None,
         overwrite: bool = False,
         compute: bool = True,
+        storage_options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> Any:
         """Write a directory of Parquet files, one per partition (see :func:`embedframe.dask.to_parquet`)."""
@@ -323,6 +326,7 @@ class DaskEmbedAccessor:
             text_hash_column=text_hash_column,
             overwrite=overwrite,
             compute=compute,
+            storage_options=storage_options,
             **kwargs,
         )
 
@@ -491,6 +495,44 @@ def _estimate_part(values: pd.Series, config: EmbedConfig, column: Hashable) -> 
     return pd.DataFrame([row])
 
 
+def _prepare_local_dir(directory: Path, overwrite: bool) -> None:
+    """Make ``directory``; refuse (or, with ``overwrite``, remove) the part files already there."""
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"cannot write to {str(directory)!r}: it is a file; give a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    existing = sorted(p for p in directory.iterdir() if _PART_FILE.fullmatch(p.name))
+    _check_existing(str(directory), len(existing), overwrite)
+    for stale in existing:
+        stale.unlink()
+
+
+def _prepare_remote_dir(url: str, storage_options: Mapping[str, Any] | None, overwrite: bool) -> None:
+    """As :func:`_prepare_local_dir`, for an fsspec URL."""
+    shown = public_location(url)
+    fs, root = url_filesystem(url, storage_options, what="to_parquet")
+    fs.invalidate_cache(root)
+    if fs.isfile(root):
+        raise InputError(f"cannot write to {shown!r}: it is a file; give a directory")
+    fs.makedirs(root, exist_ok=True)
+    fs.invalidate_cache(root)
+    try:
+        listed = fs.ls(root, detail=False)
+    except FileNotFoundError:
+        listed = []
+    existing = sorted(p for p in map(str, listed) if _PART_FILE.fullmatch(p.rstrip("/").rpartition("/")[2]))
+    _check_existing(shown, len(existing), overwrite)
+    for stale in existing:
+        fs.rm_file(stale)
+
+
+def _check_existing(shown: str, count: int, overwrite: bool) -> None:
+    if count and not overwrite:
+        raise InputError(
+            f"{shown!r} already holds {count} part file(s); pass overwrite=True "
+            "to replace them, or write to another directory"
+        )
+
+
 def _write_part(
     part: pd.DataFrame,
     directory: str,
@@ -498,11 +540,22 @@ def _write_part(
     provenance: Mapping[str, Any] | None,
     text_hash_column: Hashable | None,
     kwargs: Mapping[str, Any],
+    storage_options: Mapping[str, Any],
     partition_info: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     number = 0 if partition_info is None else int(partition_info["number"])
-    path = Path(directory) / f"part.{number:0{width}d}.parquet"
-    write_parquet(part, path, provenance=provenance, text_hash_column=text_hash_column, **kwargs)
+    name = f"part.{number:0{width}d}.parquet"
+    if not is_remote(directory):
+        path = Path(directory) / name
+        write_parquet(part, path, provenance=provenance, text_hash_column=text_hash_column, **kwargs)
+        return pd.DataFrame({"rows": [len(part)]}, dtype="int64")
+    # An object store: write the file here, then store it as one whole object (a PUT, or a
+    # multipart upload that appears only when complete), so a reader never sees half a part.
+    fs, root = url_filesystem(directory, storage_options, what="to_parquet")
+    with tempfile.TemporaryDirectory(prefix="embedframe-part-") as scratch:
+        local = Path(scratch) / name
+        write_parquet(part, local, provenance=provenance, text_hash_column=text_hash_column, **kwargs)
+        fs.put_file(str(local), f"{root}/{name}")
     return pd.DataFrame({"rows": [len(part)]}, dtype="int64")
 
 
@@ -546,10 +599,11 @@ def _check_column(ddf: Any, column: Hashable) -> None:
 
 
 def _job_config(config: EmbedConfig | None, options: Mapping[str, Any]) -> EmbedConfig:
-    """The config every task gets: the cache pinned to one absolute directory, no progress bars.
+    """The config every task gets: the cache pinned to one location, no progress bars.
 
     ``cache=True`` is resolved here, on the client, so that every worker uses the same
-    directory whatever its environment.
+    directory whatever its environment; a local path becomes absolute, an fsspec URL
+    (``s3://...``) is passed on as it is, with ``cache_storage_options``.
     """
     cfg = resolve_config(config, options)
     changes: dict[str, Any] = {"progress": False}
@@ -557,28 +611,9 @@ def _job_config(config: EmbedConfig | None, options: Mapping[str, Any]) -> Embed
         from .cache import default_cache_dir
 
         changes["cache"] = str(default_cache_dir().expanduser().absolute())
-    elif cfg.cache is not False:
-        changes["cache"] = str(_local_path(cfg.cache, what="the vector cache"))
+    elif cfg.cache is not False and cfg.cache_url is None:
+        changes["cache"] = str(local_path(cfg.cache, what="the vector cache"))
     return cfg.replace(**changes)
-
-
-def _local_path(path: str | os.PathLike[str], *, what: str) -> Path:
-    """``path`` as an absolute local path; ``file://`` URLs are accepted, other schemes are not."""
-    text = os.fspath(path)
-    match = _URL.match(text)
-    if match:
-        scheme = match.group(1).lower()
-        if scheme != "file":
-            raise ConfigError(
-                f"{what} must be a local or shared-filesystem directory, not a {scheme}:// URL; "
-                "mount the bucket (s3fs, gcsfuse, blobfuse) or use a network filesystem every "
-                "worker can reach"
-            )
-        parts = urlsplit(text)
-        if parts.netloc not in ("", "localhost"):
-            raise ConfigError(f"{what}: file:// URLs must name a local path, got host {parts.netloc!r}")
-        text = url2pathname(parts.path)
-    return Path(text).expanduser().absolute()
 
 
 def _mode(dedupe: str, cfg: EmbedConfig) -> Dedupe:

@@ -152,12 +152,14 @@ def test_rate_limits_are_split_into_shares() -> None:
     )
 
 
-def test_cache_location_must_be_a_filesystem_path(tmp_path: Path) -> None:
-    """A file:// URL is a local path; an object-store URL is refused with a clear message."""
+def test_cache_location_is_a_path_or_an_fsspec_url(tmp_path: Path) -> None:
+    """A file:// URL becomes a local path, an object-store URL travels as it is, an unknown scheme is refused."""
     cfg = edask._job_config(None, {"base_url": "http://127.0.0.1:9/v1", "cache": (tmp_path / "c").as_uri()})
     assert cfg.cache == str(tmp_path / "c")
-    with pytest.raises(embedframe.ConfigError, match=r"s3://"):
-        edask._job_config(None, {"base_url": "http://127.0.0.1:9/v1", "cache": "s3://bucket/vectors"})
+    cfg = edask._job_config(None, {"base_url": "http://127.0.0.1:9/v1", "cache": "memory://bucket/vectors"})
+    assert cfg.cache == "memory://bucket/vectors"
+    with pytest.raises(embedframe.ConfigError, match=r"nosuchfs://"):
+        edask._job_config(None, {"base_url": "http://127.0.0.1:9/v1", "cache": "nosuchfs://bucket/vectors"})
 
 
 # ---------------------------------------------------------------------------- on the cluster
