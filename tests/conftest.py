@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,23 @@ def server(shared_server: FakeServer) -> Iterator[FakeServer]:
     shared_server.reset()
     yield shared_server
     shared_server.reset()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """moto's S3 server on loopback (skips where moto or s3fs is not installed)."""
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto.server")
+    from s3server import S3Server
+
+    with S3Server() as srv:
+        yield srv
+
+
+@pytest.fixture
+def s3_bucket(s3_server: Any) -> str:
+    """A fresh bucket on the session's S3 server."""
+    return str(s3_server.new_bucket())
 
 
 @pytest.fixture

@@ -369,3 +369,67 @@ def test_killed_worker_still_gives_the_complete_output(client: Any, tserver: Tim
     resent = sum(c - 1 for c in sent.values())
     assert resent <= 2 * 10  # at most the killed worker's requests in flight (concurrency x batch)
     client.wait_for_workers(2, timeout=60)  # the nanny restarts it
+
+
+def test_cache_on_s3_resumes_on_a_fresh_cluster(client: Any, tserver: TimedServer, s3_server: Any) -> None:
+    """A job with its cache in an S3 bucket, run again on a new cluster (new worker processes), sends nothing."""
+    pdf = frame(n=600, distinct=200, seed=11)
+    ddf = dd.from_pandas(pdf, npartitions=4, sort=False)
+    cfg = cfg_for(
+        tserver,
+        max_input_tokens=128,
+        cache=f"s3://{s3_server.new_bucket()}/vectors",
+        cache_storage_options=s3_server.options,
+    )
+    first = ddf.embed.column("text", config=cfg, vector_size=DIM).compute()
+    assert tserver.requests and max(Counter(tserver.ok_inputs()).values()) == 1
+
+    tserver.reset()
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as fresh,
+    ):
+        again = fresh.compute(ddf.embed.column("text", config=cfg, vector_size=DIM)).result(timeout=120)
+    assert tserver.requests == []
+    pd.testing.assert_frame_equal(again, first)
+
+
+def test_to_parquet_on_s3_reads_back_equal(
+    client: Any, tserver: TimedServer, s3_server: Any, tmp_path: Path
+) -> None:
+    """ddf.embed.to_parquet('s3://...') writes one object per partition that reads back equal; parts there need overwrite=True."""
+    import s3fs
+
+    pdf = frame(n=300, distinct=100, seed=13)
+    out = dd.from_pandas(pdf, npartitions=3, sort=False).embed.column(
+        "text", config=cfg_for(tserver, max_input_tokens=128), vector_size=DIM
+    )
+    url = f"s3://{s3_server.new_bucket()}/out/"
+    out.embed.to_parquet(url, storage_options=s3_server.options)
+    fs = s3fs.S3FileSystem(**s3_server.options)
+    files = sorted(fs.ls(url, detail=False))
+    assert [f.rpartition("/")[2] for f in files] == [f"part.{i:05d}.parquet" for i in range(3)]
+    for f in files:
+        fs.get_file(f, str(tmp_path / f.rpartition("/")[2]))
+    back = pd.concat([embedframe.read_parquet(tmp_path / f.rpartition("/")[2]) for f in files])
+    whole = out.compute()
+    np.testing.assert_array_equal(to_numpy(back["text_embedding"]), to_numpy(whole["text_embedding"]))
+    pd.testing.assert_frame_equal(  # string dtypes' NA flavour differs after a Parquet round trip
+        back.drop(columns="text_embedding"),
+        whole.drop(columns="text_embedding"),
+        check_dtype=False,
+        check_index_type=False,
+    )
+    assert len(pd.read_parquet(url, storage_options=s3_server.options)) == len(whole)
+
+    with pytest.raises(embedframe.InputError, match="overwrite=True"):
+        out.embed.to_parquet(url, storage_options=s3_server.options)
+    out.partitions[:2].embed.to_parquet(url, storage_options=s3_server.options, overwrite=True)
+    assert len(fs.ls(url, detail=False, refresh=True)) == 2  # the old parts went first
