@@ -53,12 +53,6 @@ def s3_server() -> Iterator[Any]:
 
 
 @pytest.fixture
-def s3_bucket(s3_server: Any) -> str:
-    """A fresh bucket on the session's S3 server."""
-    return str(s3_server.new_bucket())
-
-
-@pytest.fixture
 def config(server: FakeServer) -> embedframe.EmbedConfig:
     """A config for the loopback server with quick retries."""
     return embedframe.EmbedConfig(
