@@ -8,6 +8,7 @@ wrong vector in the output.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 
@@ -49,7 +50,13 @@ def _vector(item: object, pos: int) -> npt.NDArray[np.float32]:
 
 
 _KEY = b'"embedding"'
+_COMPACT = b'"embedding":"'
 _SPACE = frozenset(b" \t\r\n")
+_NEAR = 1024
+_BLOCK_BYTES = 512 << 10
+"""Base64 decoded per block of about this many characters."""
+_MAX_RUNS = 64
+"""Evenly spaced runs of values copied with one strided copy each; more means an odd layout."""
 
 
 def _value_starts(body: bytes | bytearray, n: int) -> tuple[npt.NDArray[np.int64], int] | None:
@@ -57,7 +64,30 @@ def _value_starts(body: bytes | bytearray, n: int) -> tuple[npt.NDArray[np.int64
 
     The search jumps over each value (they are the bulk of the body), so it reads little
     more than the JSON around them; values of other widths are caught by the caller.
+    Compact JSON (what servers send) takes one search per value.
     """
+    k = body.find(_COMPACT)
+    if k >= 0:
+        first = k + len(_COMPACT)
+        width = body.find(b'"', first) - first
+        if width > 0:
+            find, step, found, pos = body.find, len(_COMPACT), [], k
+            for _ in range(n):
+                # a bounded search first: CPython searches short haystacks much faster
+                k = find(_COMPACT, pos, pos + _NEAR)
+                if k < 0:
+                    k = find(_COMPACT, pos)
+                    if k < 0:
+                        break
+                found.append(k + step)
+                pos = k + step + width
+            if len(found) == n and find(_KEY, pos) < 0:
+                return np.array(found, dtype=np.int64), width
+    return _value_starts_spaced(body, n)
+
+
+def _value_starts_spaced(body: bytes | bytearray, n: int) -> tuple[npt.NDArray[np.int64], int] | None:
+    """:func:`_value_starts` for JSON with white space around the colon."""
     starts = np.empty(n, dtype=np.int64)
     pos, width, count = 0, 0, 0
     while True:
@@ -85,20 +115,82 @@ def _value_starts(body: bytes | bytearray, n: int) -> tuple[npt.NDArray[np.int64
     return (starts, width) if count == n else None
 
 
-def decode_embeddings(body: bytes | bytearray, n: int, dimensions: int | None = None) -> Decoded:
+def decode_embeddings(
+    body: bytes | bytearray,
+    n: int,
+    dimensions: int | None = None,
+    *,
+    out: npt.NDArray[np.float32] | None = None,
+) -> Decoded:
     """Decode a response to ``n`` inputs; ``dimensions``, when given, is the required size.
 
-    Base64 bodies take a fast path: the (large) base64 strings are cut out of the body,
-    the small rest is parsed as JSON to check its shape, and the strings are decoded
-    straight from the body's bytes in one call. Anything unusual takes the plain path.
+    ``out``, an ``(n, d)`` C-contiguous float32 array, receives the vectors when they are
+    ``d`` wide (then ``Decoded.vectors is out``); otherwise a new array is returned. On
+    failure ``out`` may hold partial garbage: its rows mean nothing until a call succeeds.
+
+    Base64 bodies take a fast path: the (large) base64 strings are located without
+    parsing them, the small rest is parsed as JSON to check its shape, and the strings
+    are decoded block by block from the body's bytes into the result. Anything unusual
+    takes the plain path (the whole body parsed as JSON).
     """
-    fast = _decode_base64_fast(body, n, dimensions)
+    fast = _decode_base64_fast(body, n, dimensions, out)
     return fast if fast is not None else _decode_plain(body, n, dimensions)
 
 
-def _decode_base64_fast(body: bytes | bytearray, n: int, dimensions: int | None) -> Decoded | None:
+def _skeleton(
+    raw: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+) -> bytes:
+    """The body without the base64 values (each becomes ``""``): the small JSON around them."""
+    seg_start = np.concatenate(([0], ends))
+    seg_end = np.concatenate((starts, [len(raw)]))
+    lengths = seg_end - seg_start
+    offsets = np.cumsum(lengths) - lengths
+    index = np.repeat(seg_start - offsets, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
+    return raw[index].tobytes()
+
+
+def _runs(starts: npt.NDArray[np.int64]) -> list[tuple[int, int, int]] | None:
+    """``(first, stop, step)`` for each run of evenly spaced values (the spacing changes
+    only where the index gains a digit); ``None`` when there are too many to be worth it."""
+    n = len(starts)
+    steps = np.diff(starts)
+    bounds = [0, *(np.flatnonzero(np.diff(steps)) + 1).tolist(), n]
+    if len(bounds) > _MAX_RUNS:
+        return None
+    return [(a, b, int(steps[a]) if b - a > 1 else 1) for a, b in itertools.pairwise(bounds) if a < b]
+
+
+def _gather(
+    raw: npt.NDArray[np.uint8],
+    starts: npt.NDArray[np.int64],
+    runs: list[tuple[int, int, int]] | None,
+    a: int,
+    b: int,
+    skip: int,
+    width: int,
+    into: npt.NDArray[np.uint8],
+) -> None:
+    """Copy ``width`` bytes from ``starts[i] + skip`` for values ``a..b-1`` into rows of ``into``."""
+    if runs is None:
+        for row, i in enumerate(range(a, b)):
+            s = int(starts[i]) + skip
+            into[row] = raw[s : s + width]
+        return
+    for first, stop, step in runs:
+        lo, hi = max(a, first), min(b, stop)
+        if lo >= hi:
+            continue
+        origin = int(starts[first]) + skip + (lo - first) * step
+        into[lo - a : hi - a] = np.lib.stride_tricks.as_strided(
+            raw[origin:], shape=(hi - lo, width), strides=(step, 1), writeable=False
+        )
+
+
+def _decode_base64_fast(
+    body: bytes | bytearray, n: int, dimensions: int | None, out: npt.NDArray[np.float32] | None = None
+) -> Decoded | None:
     """The fast path, or ``None`` when the body is not the plain shape it handles."""
-    if n == 0 or b"\\" in body:
+    if n == 0:
         return None
     found = _value_starts(body, n)
     if found is None:
@@ -106,17 +198,17 @@ def _decode_base64_fast(body: bytes | bytearray, n: int, dimensions: int | None)
     starts, width = found
     ends = starts + width
     raw_bytes = np.frombuffer(body, dtype=np.uint8)
-    if int(ends[-1]) >= len(body) or not (raw_bytes[ends] == 0x22).all():
-        return None  # values of different widths
-    if n > 1 and (raw_bytes[ends[:-1] - 1] == 0x3D).any():
-        return None  # padding inside would stop a joined decode
-    view = memoryview(body)
-    bounds = np.empty(2 * n + 2, dtype=np.int64)
-    bounds[0], bounds[-1] = 0, len(body)
-    bounds[1:-1:2], bounds[2:-1:2] = starts, ends
-    edges = bounds.tolist()
+    if width % 4 or int(ends[-1]) >= len(raw_bytes) or not (raw_bytes[ends] == 0x22).all():
+        return None  # values of different widths, or not whole base64 quads
+    pad = int(raw_bytes[ends[0] - 1] == 0x3D) + int(raw_bytes[ends[0] - 2] == 0x3D)
+    for k in range(1, 3):
+        if not ((raw_bytes[ends - k] == 0x3D) == (k <= pad)).all():
+            return None  # padding that differs between values
+    skeleton = _skeleton(raw_bytes, starts, ends)
+    if b"\\" in skeleton:
+        return None  # escapes outside the values: the plain parser reads them right
     try:
-        doc = json.loads(b"".join([view[edges[k] : edges[k + 1]] for k in range(0, 2 * n + 2, 2)]))
+        doc = json.loads(skeleton)
     except (ValueError, UnicodeDecodeError):
         return None
     data = doc.get("data") if isinstance(doc, dict) else None
@@ -133,25 +225,63 @@ def _decode_base64_fast(body: bytes | bytearray, n: int, dimensions: int | None)
     order = np.asarray(indexes, dtype=np.int64)
     if order.min() < 0 or order.max() >= n or len(np.unique(order)) != n:
         raise ResponseError(f"the response's data[].index values are not each of 0..{n - 1} once")
-    try:
-        raw = pybase64.b64decode(
-            b"".join([view[edges[k] : edges[k + 1]] for k in range(1, 2 * n, 2)]), validate=True
-        )
-    except ValueError as exc:
-        raise ResponseError(f"an embedding is not valid base64: {exc}") from exc
-    if len(raw) % (4 * n):
-        raise ResponseError(f"the embeddings decode to {len(raw)} bytes, not {n} equal float32 vectors")
-    d = len(raw) // (4 * n)
+    size = width // 4 * 3 - pad
+    if size == 0 or size % 4:
+        raise ResponseError(f"each embedding decodes to {size} bytes, not whole float32s")
+    d = size // 4
     if dimensions is not None and d != dimensions:
         raise ResponseError(f"asked for {dimensions} dimensions but the server sent {d}")
-    by_position = np.frombuffer(raw, dtype="<f4").reshape(n, d)
-    if np.array_equal(order, np.arange(n)):
-        vectors = by_position
-    else:
-        vectors = np.empty((n, d), dtype=np.float32)
-        vectors[order] = by_position
+    usable = out is not None and out.shape == (n, d) and out.dtype == np.float32 and out.flags.c_contiguous
+    vectors = out if usable and out is not None else np.empty((n, d), dtype=np.float32)
+    if not _decode_values(raw_bytes, starts, width, pad, order, vectors):
+        return None
     _check_finite(vectors)
     return Decoded(vectors, _usage(doc))
+
+
+def _decode_values(
+    raw: npt.NDArray[np.uint8],
+    starts: npt.NDArray[np.int64],
+    width: int,
+    pad: int,
+    order: npt.NDArray[np.int64],
+    vectors: npt.NDArray[np.float32],
+) -> bool:
+    """Decode value ``i`` into ``vectors[order[i]]``, a block of rows at a time (small
+    buffers, reused by the allocator, instead of a body-sized copy); ``False`` when a
+    value is not strict base64 (escaped characters, say: the plain path reads those)."""
+    n = len(starts)
+    runs = _runs(starts)
+    in_order = bool(np.array_equal(order, np.arange(n)))
+    main = width - 4 if pad else width
+    main_bytes = main // 4 * 3
+    tail_bytes = 3 - pad if pad else 0
+    rows = max(1, _BLOCK_BYTES // width)
+    text = np.empty((min(rows, n), main), dtype=np.uint8)
+    tails = np.empty((min(rows, n), 4), dtype=np.uint8) if pad else None
+    target = vectors.view(np.uint8).reshape(n, vectors.shape[1] * 4)
+    for a in range(0, n, rows):
+        b = min(n, a + rows)
+        chunk = text[: b - a]
+        _gather(raw, starts, runs, a, b, 0, main, chunk)
+        try:
+            block = np.frombuffer(pybase64.b64decode(chunk.data, validate=True), dtype=np.uint8)
+            if tails is not None:
+                quads = tails[: b - a]
+                _gather(raw, starts, runs, a, b, main, 4, quads)
+                quads[:, 4 - pad :] = 0x41  # "A" for "=": decodes to the zero bits padding stands for
+                tail = np.frombuffer(pybase64.b64decode(quads.data, validate=True), dtype=np.uint8)
+        except ValueError:
+            return False
+        where: slice | npt.NDArray[np.int64] = slice(a, b) if in_order else order[a:b]
+        if tails is None:
+            target[where] = block.reshape(b - a, main_bytes)
+        else:
+            rows_out = np.empty((b - a, main_bytes + tail_bytes), dtype=np.uint8)
+            rows_out[:, :main_bytes] = block.reshape(b - a, main_bytes)
+            rows_out[:, main_bytes:] = tail.reshape(b - a, 3)[:, :tail_bytes]
+            target[where] = rows_out
+    return True
 
 
 def _check_finite(vectors: npt.NDArray[np.float32]) -> None:

@@ -12,11 +12,13 @@ import html
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import numpy as np
+import numpy.typing as npt
 
 from ._decode import Decoded, decode_embeddings
 from ._limits import Gate, RateLimiter, limits_for
@@ -72,7 +74,7 @@ def make_client(config: EmbedConfig, transport: httpx.AsyncBaseTransport | None 
         headers=headers,
         timeout=httpx.Timeout(config.timeout),
         limits=limits,
-        transport=transport if transport is not None else make_transport(limits),
+        transport=transport if transport is not None else make_transport(config.concurrency),
     )
 
 
@@ -85,9 +87,12 @@ class Sender:
         client: httpx.AsyncClient,
         gate: Gate | None = None,
         limiter: RateLimiter | None = None,
+        recycle: Callable[[bytearray], None] | None = None,
     ) -> None:
         self.config = config
         self.client = client
+        self._recycle = recycle
+        """Where a decoded body goes back to, for the next response to be received into."""
         shared_limiter, shared_gate = limits_for(
             config.public_endpoint, config.model, config.requests_per_minute, config.tokens_per_minute
         )
@@ -117,9 +122,16 @@ class Sender:
             payload["user"] = self.config.user
         return json.dumps(payload, ensure_ascii=False).encode("utf-8")
 
-    async def embed(self, inputs: list[str], tokens: int = 0) -> Decoded:
+    async def embed(
+        self,
+        inputs: list[str],
+        tokens: int = 0,
+        out: Callable[[], npt.NDArray[np.float32] | None] | None = None,
+    ) -> Decoded:
         """The vectors of ``inputs`` (``tokens`` of them at most), in order; raises once
-        retries are spent. Every attempt waits for the shared pause and the rate budget."""
+        retries are spent. Every attempt waits for the shared pause and the rate budget.
+        ``out()``, asked when the answer is there, gives an array to decode into (see
+        :func:`decode_embeddings`)."""
         content = self.body(inputs)
         cfg = self.config
         attempt = 0
@@ -131,7 +143,6 @@ class Sender:
             self.stats.tokens_sent += tokens
             try:
                 response, body = await self._post(content)
-                body = self._scrub_body(body)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 failure: Exception = TransportError(
                     f"{type(exc).__name__} talking to {self._where()}: {self._scrub(str(exc)) or 'no detail'}"
@@ -146,8 +157,7 @@ class Sender:
                     self.gate.hold(pause)
                 if status == 200:
                     try:
-                        decoded = decode_embeddings(body, len(inputs), cfg.dimensions)
-                        self._check_size(decoded)
+                        decoded = self._decode(body, len(inputs), None if out is None else out())
                     except ResponseError as exc:
                         failure, wait = exc, None
                     else:
@@ -155,9 +165,11 @@ class Sender:
                             self.stats.usage_missing += 1
                         else:
                             self.stats.usage_tokens += decoded.prompt_tokens
+                        if self._recycle is not None and isinstance(body, bytearray):
+                            self._recycle(body)  # the vectors are copies: nothing refers to it now
                         return decoded
                 else:
-                    failure = self._api_error(response, body)
+                    failure = self._api_error(response, self._scrub_body(body))
                     if not is_retryable_status(status, getattr(failure, "code", None)):
                         raise failure
                     wait = server_wait(response.headers, getattr(failure, "message", ""))
@@ -205,10 +217,18 @@ class Sender:
         async with self.client.stream("POST", self.config.endpoint, content=content) as response:
             length = response.headers.get("content-length")
             if length is not None and length.isdigit() and "content-encoding" not in response.headers:
-                buffer = bytearray(int(length))
+                size = int(length)
+                chunks = response.aiter_raw()
+                first = await anext(chunks, b"")
+                if isinstance(first, bytearray) and len(first) == size:
+                    async for _ in chunks:  # our transport gives the whole body as one buffer
+                        raise httpx.RemoteProtocolError("the server sent more than its content-length")
+                    return response, first
+                buffer = bytearray(size)
                 view = memoryview(buffer)
-                filled = 0
-                async for chunk in response.aiter_raw():
+                view[: len(first)] = first
+                filled = len(first)
+                async for chunk in chunks:
                     end = filled + len(chunk)
                     if end > len(buffer):
                         raise httpx.RemoteProtocolError("the server sent more than its content-length")
@@ -219,6 +239,19 @@ class Sender:
                     raise httpx.RemoteProtocolError("the body ended before its content-length")
                 return response, buffer
             return response, b"".join([chunk async for chunk in response.aiter_bytes()])
+
+    def _decode(self, body: bytes | bytearray, n: int, out: npt.NDArray[np.float32] | None) -> Decoded:
+        """The vectors of a 200 answer. A failure's message is built from the body with any
+        key the server echoed masked (the body is only searched for keys when it fails)."""
+        try:
+            decoded: Decoded | None = decode_embeddings(body, n, self.config.dimensions, out=out)
+        except ResponseError:
+            decoded = None  # raised again below, outside this block: its message may hold a key
+        if decoded is None:
+            decode_embeddings(self._scrub_body(body), n, self.config.dimensions)  # raises, masked
+            raise ResponseError("the response could not be read")
+        self._check_size(decoded)
+        return decoded
 
     def _check_size(self, decoded: Decoded) -> None:
         """Vectors of another size than the job's so far are a bad answer (retried), not a result."""

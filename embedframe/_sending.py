@@ -19,9 +19,11 @@ import numpy as np
 import numpy.typing as npt
 
 from ._http import Sender, SendStats, make_client
+from ._memory import empty_matrix
 from ._pack import Batch, pack
 from ._plan import ERROR, Plan
 from ._progress import Progress
+from ._transport import WireTransport, make_transport
 from .config import EmbedConfig
 from .errors import BadRequestError, EmbedFrameError, ResponseError
 
@@ -126,6 +128,8 @@ class Sending:
         self.refused: dict[int, str] = {}
         self.queue: asyncio.Queue[Batch] = asyncio.Queue()
         self.matrix: npt.NDArray[np.float32] | None = None
+        self._guessed = False
+        """Whether ``matrix`` was allocated at a guessed size and holds no row yet."""
         self.failure: Exception | None = None
         self.committing: set[asyncio.Task[Any] | None] = set()
         """Workers putting an answer in the cache just now."""
@@ -187,13 +191,23 @@ class Sending:
         for batch in batches:
             self.queue.put_nowait(batch)
         self.matrix = matrix
+        dim = self.config.dimensions or self.config.model_info.dimensions
+        if matrix is None and dim is not None:
+            # The expected size is known before any answer: allocate (and start mapping)
+            # now, so every answer decodes straight into its rows. Until a row is stored
+            # it is only a guess (a server may serve a known name at another size).
+            self.matrix = empty_matrix(len(self.plan.pieces), dim)
+            self._guessed = True
         piece_rows = _piece_rows(self.plan)
         pending = float(sum(piece_rows[b.pieces].sum() for b in batches))
         progress = Progress(
             total_rows=self.plan.n_rows, done_rows=self.plan.n_rows - pending, enabled=self.config.progress
         )
-        async with make_client(self.config, transport) as client:
-            sender = Sender(self.config, client)
+        wire = transport if transport is not None else make_transport(self.config.concurrency)
+        async with make_client(self.config, wire) as client:
+            sender = Sender(
+                self.config, client, recycle=wire.recycle if isinstance(wire, WireTransport) else None
+            )
             if matrix is not None:
                 sender.dim = matrix.shape[1]
             workers: list[asyncio.Task[None]] = []
@@ -247,7 +261,9 @@ class Sending:
             return None
         ids = batch.pieces.tolist()
         try:
-            decoded = await sender.embed([self.plan.pieces[i] for i in ids], batch.tokens)
+            decoded = await sender.embed(
+                [self.plan.pieces[i] for i in ids], batch.tokens, lambda: self._rows(batch)
+            )
         except BadRequestError as error:
             if _too_large(error) and len(ids) > 1:
                 self._shrink(error, batch)
@@ -294,20 +310,30 @@ class Sending:
         finally:
             self.committing.discard(task)
 
+    def _rows(self, batch: Batch) -> npt.NDArray[np.float32] | None:
+        """The batch's rows of the piece matrix, to decode into, when they are one run."""
+        first, last = int(batch.pieces[0]), int(batch.pieces[-1])
+        if self.matrix is None or last - first + 1 != len(batch.pieces):
+            return None
+        return self.matrix[first : last + 1]
+
     def _store(self, batch: Batch, vectors: npt.NDArray[np.float32]) -> None:
         m = self.matrix
+        first, last = int(batch.pieces[0]), int(batch.pieces[-1])
+        if m is not None and self._guessed and vectors.shape[1] != m.shape[1]:
+            m = None  # the size guessed from the model's name was wrong; nothing stored yet
+        self._guessed = False
         if m is None:
-            # np.empty, not zeros: numpy backs large empty arrays with huge pages, so
-            # first writes cost a tenth of calloc'd zeros; every row gets written.
-            m = self.matrix = np.empty((len(self.plan.pieces), vectors.shape[1]), dtype=np.float32)
+            # Uninitialised (every row gets written), mapped ahead in the background.
+            m = self.matrix = empty_matrix(len(self.plan.pieces), vectors.shape[1], start_row=last + 1)
         elif vectors.shape[1] != m.shape[1]:
             raise ResponseError(
                 f"the server sent {vectors.shape[1]}-d vectors after {m.shape[1]}-d ones "
                 "(from this job or the cache); pass dimensions=... to pin the size"
             )
-        first, last = int(batch.pieces[0]), int(batch.pieces[-1])
         if last - first + 1 == len(batch.pieces):  # a contiguous run: a plain copy, no gather
-            m[first : last + 1] = vectors
+            if not np.may_share_memory(vectors, m):  # else decoded in place already
+                m[first : last + 1] = vectors
         else:
             m[batch.pieces] = vectors
 

@@ -102,3 +102,51 @@ def test_escaped_slashes_fall_back_to_json() -> None:
     text = b64(v).replace("/", "\\/")
     raw = ('{"data":[{"index":0,"embedding":"' + text + '"}]}').encode()
     assert np.array_equal(decode_embeddings(raw, 1).vectors[0], v)
+
+
+def _response(
+    m: np.ndarray, order: np.ndarray, separators: tuple[str, str] | None, indent: int | None
+) -> bytes:
+    items = [{"object": "embedding", "index": int(i), "embedding": b64(m[i])} for i in order]
+    doc = {"object": "list", "data": items, "model": "m", "usage": {"prompt_tokens": 3, "total_tokens": 3}}
+    return json.dumps(doc, separators=separators, indent=indent).encode()
+
+
+@pytest.mark.parametrize("dim", [1, 5, 12, 256, 1536])
+@pytest.mark.parametrize("layout", ["compact", "spaced", "indented"])
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_fast_path_over_sizes_layouts_and_orders(dim: int, layout: str, shuffled: bool) -> None:
+    """Any size (base64 with and without '=' padding), layout and order decodes exactly, on the fast path."""
+    from embedframe._decode import _decode_base64_fast
+
+    rng = np.random.default_rng(dim)
+    n = 1100  # indexes of 1 to 4 digits: evenly spaced runs change where a digit is gained
+    m = rng.standard_normal((n, dim)).astype(np.float32)
+    order = rng.permutation(n) if shuffled else np.arange(n)
+    separators = {"compact": (",", ":"), "spaced": (", ", ": "), "indented": None}[layout]
+    raw = _response(m, order, separators, 2 if layout == "indented" else None)
+    fast = _decode_base64_fast(raw, n, None)
+    assert fast is not None, "this layout takes the fast path"
+    assert np.array_equal(fast.vectors, m) and fast.prompt_tokens == 3
+
+
+def test_decodes_into_the_array_given() -> None:
+    """With out= of the right shape the vectors land in it (no new array); a wrong shape is left alone."""
+    m = np.random.default_rng(1).standard_normal((40, 24)).astype(np.float32)
+    raw = _response(m, np.arange(40), (",", ":"), None)
+    out = np.zeros((40, 24), dtype=np.float32)
+    got = decode_embeddings(raw, 40, out=out)
+    assert got.vectors is out and np.array_equal(out, m)
+    other = np.zeros((40, 25), dtype=np.float32)
+    got = decode_embeddings(raw, 40, out=other)
+    assert got.vectors is not other and not other.any() and np.array_equal(got.vectors, m)
+
+
+def test_a_bad_value_in_a_fast_body_is_named() -> None:
+    """A corrupt base64 value (a character outside the alphabet) is refused with a ResponseError, never decoded."""
+    m = np.ones((3, 8), dtype=np.float32)
+    raw = bytearray(_response(m, np.arange(3), (",", ":"), None))
+    k = raw.index(b'"embedding":"', raw.index(b'"index":1')) + 14
+    raw[k] = ord("!")
+    with pytest.raises(ResponseError):
+        decode_embeddings(bytes(raw), 3)
