@@ -28,7 +28,7 @@ def test_a_large_matrix_is_mapped_and_behaves_as_an_array() -> None:
     owner = m.base
     while isinstance(owner, np.ndarray):
         owner = owner.base
-    assert isinstance(owner, mmap.mmap)
+    assert isinstance(owner, memoryview) and isinstance(owner.obj, mmap.mmap)
     assert m.shape == (16_384, 1536) and m.dtype == np.float32 and m.flags.writeable
     m[:] = np.arange(16_384, dtype=np.float32)[:, None]
     column = from_numpy(m)
