@@ -13,10 +13,11 @@ import contextlib
 import time
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 from ._retry import parse_duration
 
-__all__ = ["RateLimiter", "TokenBucket", "limits_for", "shared_limits"]
+__all__ = ["Gate", "RateLimiter", "TokenBucket", "limits_for", "shared_limits"]
 
 
 class Gate:
@@ -103,19 +104,25 @@ class RateLimiter:
         return pause
 
 
-_scope: ContextVar[dict[tuple[object, ...], tuple[RateLimiter, Gate]] | None] = ContextVar(
-    "embedframe_shared_limits", default=None
-)
+@dataclass
+class _Shared:
+    limits: dict[tuple[object, ...], tuple[RateLimiter, Gate]] = field(default_factory=dict)
+    gate: Gate | None = None
+
+
+_scope: ContextVar[_Shared | None] = ContextVar("embedframe_shared_limits", default=None)
 
 
 @contextlib.contextmanager
-def shared_limits() -> Iterator[None]:
+def shared_limits(*, gate: Gate | None = None) -> Iterator[None]:
     """Within this block, jobs to the same server share their rate budget and 429 pause.
 
     A job made of several jobs (``embed_file``: one per batch of rows) runs in such a
     block, so its budget is the configured one overall, not a fresh full bucket per part.
+    ``gate``, when given, is the pause of every job in the block, whatever its server: a
+    Dask job passes one that all its workers see.
     """
-    token = _scope.set({}) if _scope.get() is None else None
+    token = _scope.set(_Shared(gate=gate)) if _scope.get() is None else None
     try:
         yield
     finally:
@@ -127,13 +134,16 @@ def limits_for(
     endpoint: str, model: str | None, requests_per_minute: int | None, tokens_per_minute: int | None
 ) -> tuple[RateLimiter, Gate]:
     """The limiter and pause for a job: shared within :func:`shared_limits`, else the job's own."""
-    registry = _scope.get()
-    if registry is None:
+    shared = _scope.get()
+    if shared is None:
         return RateLimiter(requests_per_minute, tokens_per_minute), Gate()
     key = (endpoint, model, requests_per_minute, tokens_per_minute)
-    found = registry.get(key)
+    found = shared.limits.get(key)
     if found is None:
-        found = registry[key] = (RateLimiter(requests_per_minute, tokens_per_minute), Gate())
+        found = shared.limits[key] = (
+            RateLimiter(requests_per_minute, tokens_per_minute),
+            shared.gate or Gate(),
+        )
     return found
 
 

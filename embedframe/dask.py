@@ -32,15 +32,18 @@ them; inside the partition the engine's limiter, set to the share, paces the req
 ``distributed.Semaphore`` with ``workers`` leases lets at most that many processes embed at
 once, so a cluster that grows does not grow the budget. Every worker also lowers its
 budget to what the server's ``x-ratelimit-remaining-*`` headers say is left of the
-account, and a 429 pauses all of a worker's requests.
+account. A 429 pauses every worker of the cluster (a pause published in a
+``distributed.Variable``, read by each worker every 0.2 s while it sends).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -62,6 +65,7 @@ from . import api
 from ._backend import resolve_backend
 from ._cachestore import is_remote, local_path, public_location, url_filesystem
 from ._engine import JobResult, open_cache, piece_keys
+from ._limits import Gate, shared_limits
 from ._pack import pack
 from ._plan import Plan, make_plan
 from .api import PROVENANCE_ATTR, output_name
@@ -86,6 +90,12 @@ Dedupe = Literal["job", "partition"]
 _SUMMARY_KEY = "embedframe"
 """``attrs`` key of the job's totals (as on pandas)."""
 _PART_FILE = re.compile(r"part\.[0-9]+\.parquet")
+_PAUSE_POLL_S = 0.2
+"""How often a worker reads the cluster-wide pause (one scheduler round trip each)."""
+_PAUSE_TIMEOUT_S = 5.0
+_PAUSE_IDLE_S = 5.0
+"""A process stops reading the pause after this long without sending."""
+log = logging.getLogger("embedframe")
 _SUMMED = (
     "tokens_sent",
     "distinct_texts",
@@ -160,7 +170,10 @@ def embed_column(
         ),
         model=str(resolved.model),
         backend=backend.description,
+        pause=f"embedframe-pause-{uuid.uuid4().hex}",
+        cluster_pause=False,
     )
+    job = dataclasses.replace(job, cluster_pause=_start_pause(job.pause))
     meta = _output_meta(ddf._meta, job)
     if mode == "partition":
         return ddf.map_partitions(_embed_partition, job, None, meta=meta)
@@ -420,15 +433,19 @@ class _Job:
     limits: _Limits | None
     model: str
     backend: str
+    pause: str
+    """The name of the job's 429 pause (a ``distributed.Variable`` when ``cluster_pause``)."""
+    cluster_pause: bool
 
     @contextlib.contextmanager
     def paced(self, values: pd.Series) -> Iterator[None]:
-        """Within the job's rate limits (if any) for sending ``values``."""
-        if self.limits is None:
-            yield
-            return
-        with self.limits.pace(values, self.config):
-            yield
+        """Within the job's rate limits (if any) and its pause, for sending ``values``."""
+        with shared_limits(gate=_gate(self.pause, self.cluster_pause)):
+            if self.limits is None:
+                yield
+                return
+            with self.limits.pace(values, self.config):
+                yield
 
 
 _TEXTS_META = pd.Series([], dtype=object, name="text")
@@ -734,6 +751,95 @@ def _make_semaphore(name: str, leases: int) -> Any:
     semaphore = Semaphore(max_leases=leases, name=name)  # type: ignore[no-untyped-call]
     semaphore.register()  # type: ignore[no-untyped-call]
     return semaphore
+
+
+def _start_pause(name: str) -> bool:
+    """Create the job's shared pause on the current ``distributed`` cluster; ``False`` if there is none."""
+    try:
+        from distributed import Variable, get_client
+    except ImportError:
+        return False
+    try:
+        client = get_client()
+    except ValueError:  # no distributed client: the threaded or synchronous scheduler
+        return False
+    Variable(name, client=client).set(0.0)  # type: ignore[no-untyped-call]
+    return True
+
+
+def _gate(name: str, cluster: bool) -> Gate:
+    """The job's pause in this process: one for all its threads, seen cluster-wide if ``cluster``."""
+    return cast(Gate, _once((name, "gate"), lambda: _make_gate(name, cluster)))
+
+
+def _make_gate(name: str, cluster: bool) -> Gate:
+    if cluster:
+        try:
+            from distributed import Variable, get_client, get_worker
+
+            get_worker()
+        except (ImportError, ValueError):  # not on a worker: this process is the whole job
+            pass
+        else:
+            # the client is bound here, in the task's thread: the gate's helper threads
+            # could not find it themselves
+            return _ClusterGate(Variable(name, client=get_client()))  # type: ignore[no-untyped-call]
+    return Gate()
+
+
+class _ClusterGate(Gate):
+    """A 429 pause every worker of the job honours, through a ``distributed.Variable``.
+
+    A worker told to wait (a 429, or ``x-ratelimit-remaining-*`` at zero) publishes the
+    wall-clock time it waits until. While the job sends, a helper thread in each worker
+    process reads it every :data:`_PAUSE_POLL_S` into the local pause, so sending never
+    waits for the scheduler. Clocks of one cluster agree to far less than a pause under
+    NTP, and the pause only spares the server: retries stay correct without it.
+    """
+
+    def __init__(self, variable: Any) -> None:
+        super().__init__()
+        self._variable = variable
+        self._used = time.monotonic()
+        self._poller: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._publishing = threading.Lock()
+
+    def hold(self, seconds: float) -> None:
+        super().hold(seconds)
+        until = time.time() + seconds
+        threading.Thread(target=self._publish, args=(until,), name="embedframe-pause", daemon=True).start()
+
+    async def wait(self) -> None:
+        self._used = time.monotonic()
+        with self._lock:
+            if self._poller is None or not self._poller.is_alive():
+                self._poller = threading.Thread(target=self._poll, name="embedframe-pause-poll", daemon=True)
+                self._poller.start()
+        await super().wait()
+
+    def _poll(self) -> None:
+        """Read the shared pause until the job has not sent for a while."""
+        while time.monotonic() - self._used < _PAUSE_IDLE_S:
+            until = self._read()
+            if until is not None and until > time.time():
+                super().hold(until - time.time())
+            time.sleep(_PAUSE_POLL_S)
+
+    def _read(self) -> float | None:
+        try:
+            return float(self._variable.get(timeout=_PAUSE_TIMEOUT_S))
+        except Exception as exc:  # the scheduler is unreachable or slow: pause locally only
+            log.debug("could not read the cluster-wide pause: %s", exc)
+            return None
+
+    def _publish(self, until: float) -> None:
+        with self._publishing:
+            try:
+                if until > float(self._variable.get(timeout=_PAUSE_TIMEOUT_S)):
+                    self._variable.set(until)
+            except Exception as exc:
+                log.debug("could not publish the cluster-wide pause: %s", exc)
 
 
 class _Bucket:

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from conftest import API_KEY, DIM
-from fakeserver import FakeServer, encoding, vector_for_text
+from fakeserver import FakeServer, Fault, encoding, vector_for_text
 from hookserver import HookedServer as TimedServer  # records arrival times
 
 import embedframe
@@ -324,6 +324,25 @@ def test_global_token_limit_holds_across_both_workers(client: Any, tserver: Time
         allowed = tpm + tpm / 60 * (t - t0 + 0.5)  # 0.5 s: from taking the budget to arriving
         assert total <= allowed, f"{total} tokens arrived by t+{t - t0:.2f}s, more than {allowed:.0f}"
     assert got[-1][0] - t0 >= 600 / 100 * 0.9, "the budget made the job wait"
+
+
+def test_a_429_pauses_every_worker(client: Any, tserver: TimedServer) -> None:
+    """A 429 with Retry-After heard by one worker pauses the other too: nothing reaches the server until it is over."""
+    tserver.latency_s = 0.03
+    texts = [f"pause text {i}" for i in range(480)]
+    ddf = dd.from_pandas(pd.DataFrame({"text": texts}), npartitions=4)
+    tserver.fault_at(12, fault=Fault("429", retry_after="2"))
+    cfg = cfg_for(tserver, max_inputs_per_request=4, concurrency=1, max_retry_wait=10)
+    with distributed.get_task_stream(client) as stream:
+        out = ddf.embed.column("text", config=cfg, vector_size=DIM).compute()
+    np.testing.assert_array_equal(
+        to_numpy(out["text_embedding"]), np.stack([vector_for_text(t, DIM) for t in texts])
+    )
+    assert len({t["worker"] for t in stream.data if "embed_texts" in t["key"][0]}) == 2
+    [t429] = [t for t, r in tserver.arrivals if r.status == 429]
+    during = [t - t429 for t, _ in tserver.arrivals if t429 + 0.5 < t < t429 + 1.9]
+    assert not during, f"requests arrived during the pause, at +{[round(d, 2) for d in during]} s"
+    assert any(t > t429 + 1.9 for t, _ in tserver.arrivals), "the job went on after the pause"
 
 
 def test_share_budget_refills_and_carries_debt(monkeypatch: pytest.MonkeyPatch) -> None:
