@@ -23,7 +23,6 @@ import numpy.typing as npt
 from ._decode import Decoded, decode_embeddings
 from ._limits import Gate, RateLimiter, limits_for
 from ._retry import backoff, is_retryable_status, server_wait
-from ._transport import make_transport
 from ._version import __version__
 from .config import EmbedConfig
 from .errors import (
@@ -58,7 +57,11 @@ class SendStats:
 
 
 def make_client(config: EmbedConfig, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """The job's HTTP client: pooled connections sized to the concurrency."""
+    """The job's HTTP client: pooled connections sized to the concurrency.
+
+    Without ``transport`` it is httpx's own, which honours ``HTTP(S)_PROXY`` and
+    ``NO_PROXY``; jobs pass :class:`~embedframe._transport.WireTransport` when no proxy applies.
+    """
     headers = {"user-agent": f"embedframe/{__version__}", "content-type": "application/json"}
     if config.api_key and config.is_azure:
         headers["api-key"] = config.api_key
@@ -74,7 +77,7 @@ def make_client(config: EmbedConfig, transport: httpx.AsyncBaseTransport | None 
         headers=headers,
         timeout=httpx.Timeout(config.timeout),
         limits=limits,
-        transport=transport if transport is not None else make_transport(config.concurrency),
+        transport=transport,
     )
 
 

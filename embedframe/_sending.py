@@ -24,7 +24,7 @@ from ._pack import Batch, pack
 from ._plan import ERROR, Plan
 from ._progress import Progress
 from ._transport import WireTransport, make_transport
-from .config import EmbedConfig
+from .config import EmbedConfig, uses_environment_proxy
 from .errors import BadRequestError, EmbedFrameError, ResponseError
 
 if TYPE_CHECKING:
@@ -203,7 +203,9 @@ class Sending:
         progress = Progress(
             total_rows=self.plan.n_rows, done_rows=self.plan.n_rows - pending, enabled=self.config.progress
         )
-        wire = transport if transport is not None else make_transport(self.config.concurrency)
+        wire = transport
+        if wire is None and not uses_environment_proxy(self.config.endpoint):
+            wire = make_transport(self.config.concurrency)  # else httpx's own, through the proxy
         async with make_client(self.config, wire) as client:
             sender = Sender(
                 self.config, client, recycle=wire.recycle if isinstance(wire, WireTransport) else None

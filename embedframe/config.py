@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import urllib.request
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,17 @@ def _from_environment() -> dict[str, str]:
         if value:
             found[name] = value
     return found
+
+
+def uses_environment_proxy(url: str) -> bool:
+    """Whether ``HTTP(S)_PROXY`` / ``ALL_PROXY`` (and not ``NO_PROXY``) route ``url`` through
+    a proxy, as httpx and the openai SDK read them; the only place we look at them."""
+    proxies = urllib.request.getproxies_environment()
+    parts = urlsplit(url)
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    bypass = getattr(urllib.request, "proxy_bypass_environment")  # noqa: B009  (not in typeshed)
+    return not bypass(parts.hostname or "", proxies)
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)

@@ -153,3 +153,69 @@ def test_unreachable_server_is_a_transport_error(config: EmbedConfig) -> None:
         url = srv.url
     with pytest.raises(TransportError):
         embedframe.embed(["x"], config=config.replace(base_url=url, max_retries=1))
+
+
+class _ForwardingProxy:
+    """A plain HTTP forward proxy on loopback that records the URLs it was asked for."""
+
+    def __init__(self) -> None:
+        import http.client
+        import http.server
+        import threading
+        from urllib.parse import urlsplit
+
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                seen.append(self.path)
+                target = urlsplit(self.path)
+                body = self.rfile.read(int(self.headers["content-length"]))
+                upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "proxy-connection")
+                }
+                upstream.request("POST", target.path, body=body, headers=headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(name, value)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                upstream.close()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize("bypass", [False, True])
+def test_proxy_from_the_environment(
+    server: FakeServer, config: EmbedConfig, monkeypatch: pytest.MonkeyPatch, bypass: bool
+) -> None:
+    """HTTP_PROXY routes the job through the proxy (as httpx and the SDK do); NO_PROXY for the host bypasses it."""
+    proxy = _ForwardingProxy()
+    try:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        if bypass:
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        got = embedframe.embed(TEXTS, config=config.replace(max_inputs_per_request=4))
+        np.testing.assert_array_equal(to_numpy(got), expected())
+        assert len(server.requests) == 3
+        assert proxy.seen == ([] if bypass else [server.url + "/embeddings"] * 3)
+    finally:
+        proxy.close()
