@@ -317,3 +317,19 @@ def test_a_recycled_body_buffer_receives_the_next_body(serve: Callable[..., RawS
     assert [len(b) for _, b in seen] == [100_000, 99_000, 100_500]
     assert [set(b) for _, b in seen] == [{ord("a")}, {ord("b")}, {ord("c")}]
     assert seen[0][0] == seen[1][0] == seen[2][0]
+
+
+def test_a_compressed_body_is_decompressed_by_httpx(serve: Callable[..., RawServer]) -> None:
+    """A gzip body (servers may compress: httpx asks for it) comes back decompressed through httpx."""
+    import gzip
+
+    plain = b'{"data":[]}' * 10_000
+    server = serve(fixed(gzip.compress(plain), b"content-encoding: gzip"))
+
+    async def go() -> bytes:
+        async with httpx.AsyncClient(transport=WireTransport(max_connections=1)) as client:
+            response = await client.post(server.url, content=b"{}")
+            return response.content
+
+    assert run(go()) == plain
+    assert b"accept-encoding: gzip" in server.requests[0].lower()
