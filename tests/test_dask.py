@@ -35,20 +35,22 @@ import embedframe.dask as edask  # noqa: E402  (after the skips: needs Dask)
 MODEL = "fake-embed"  # not in the model table: the vector size is learnt by a probe request
 
 
+def two_workers() -> Any:
+    """A LocalCluster of two worker processes (one thread each) on loopback."""
+    return distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+
+
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
-    """Two worker processes (one thread each) on loopback."""
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        distributed.Client(cluster) as c,
-    ):
+    """The module's cluster and its client."""
+    with two_workers() as cluster, distributed.Client(cluster) as c:
         yield c
 
 
@@ -404,17 +406,7 @@ def test_cache_on_s3_resumes_on_a_fresh_cluster(client: Any, tserver: TimedServe
     assert tserver.requests and max(Counter(tserver.ok_inputs()).values()) == 1
 
     tserver.reset()
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        distributed.Client(cluster, set_as_default=False) as fresh,
-    ):
+    with two_workers() as cluster, distributed.Client(cluster, set_as_default=False) as fresh:
         again = fresh.compute(ddf.embed.column("text", config=cfg, vector_size=DIM)).result(timeout=120)
     assert tserver.requests == []
     pd.testing.assert_frame_equal(again, first)
