@@ -42,7 +42,7 @@ def two_workers() -> Any:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port, never the default 8787
         silence_logs=logging.ERROR,
     )
 
