@@ -207,8 +207,12 @@ class _Connection:
         h = h11.Connection(our_role=h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
         body = await request.aread()
         target = request.url.raw_path
-        wire = h.send(h11.Request(method=request.method, target=target, headers=list(request.headers.raw)))
-        wire = (wire or b"") + (h.send(h11.Data(data=body)) or b"") if body else (wire or b"")
+        wire = (
+            h.send(h11.Request(method=request.method, target=target, headers=list(request.headers.raw)))
+            or b""
+        )
+        if body:
+            wire += h.send(h11.Data(data=body)) or b""
         wire += h.send(h11.EndOfMessage()) or b""
         if protocol.closed:
             raise httpx.RemoteProtocolError("the server closed the connection before the request was sent")
@@ -240,38 +244,36 @@ class _Connection:
         )
 
     async def _next_event(self, h: h11.Connection, timeout: float | None) -> Any:
+        """h11's next event, feeding it what arrives (and the end of the connection)."""
         protocol = self.protocol
+        ended = False
         while True:
             try:
                 event = h.next_event()
             except h11.RemoteProtocolError as exc:
                 raise httpx.RemoteProtocolError(str(exc)) from exc
-            if event is not h11.NEED_DATA:
-                if isinstance(event, h11.ConnectionClosed):
+            if event is h11.NEED_DATA:
+                if ended:
                     raise httpx.RemoteProtocolError(
-                        "the server closed the connection without a complete response"
+                        "the server disconnected without sending a complete response"
                     )
-                return event
-            if protocol.pending:
-                data = bytes(protocol.pending)
-                protocol.pending.clear()
-                h.receive_data(data)
-            elif protocol.closed:
-                if protocol.error is not None and not isinstance(protocol.error, ConnectionResetError):
-                    raise httpx.ReadError(f"connection lost: {protocol.error}")
-                h.receive_data(b"")
-                if h.their_state is h11.SEND_RESPONSE or h.their_state is h11.SEND_BODY:
-                    try:
-                        event = h.next_event()
-                    except h11.RemoteProtocolError as exc:
-                        raise httpx.RemoteProtocolError(str(exc)) from exc
-                    if event is h11.NEED_DATA or isinstance(event, h11.ConnectionClosed):
-                        raise httpx.RemoteProtocolError(
-                            "the server disconnected without sending a complete response"
-                        )
-                    return event
-            else:
-                await protocol.wait(timeout)
+                if protocol.pending:
+                    data = bytes(protocol.pending)
+                    protocol.pending.clear()
+                    h.receive_data(data)
+                elif protocol.closed:
+                    if protocol.error is not None:  # reset or failed, not a clean close
+                        raise httpx.ReadError(f"connection lost: {protocol.error}")
+                    h.receive_data(b"")
+                    ended = True
+                else:
+                    await protocol.wait(timeout)
+                continue
+            if isinstance(event, h11.ConnectionClosed):
+                raise httpx.RemoteProtocolError(
+                    "the server closed the connection without a complete response"
+                )
+            return event
 
 
 class _FixedBody(httpx.AsyncByteStream):
