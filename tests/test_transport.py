@@ -333,3 +333,19 @@ def test_a_compressed_body_is_decompressed_by_httpx(serve: Callable[..., RawServ
 
     assert run(go()) == plain
     assert b"accept-encoding: gzip" in server.requests[0].lower()
+
+
+def test_a_reset_mid_body_is_an_error_not_a_short_body(serve: Callable[..., RawServer]) -> None:
+    """A read-to-close body cut by a connection reset (RST) raises a transport error; it is never taken as complete."""
+    import struct
+    import time
+
+    def reset(_request: bytes, sock: socket.socket) -> bool:
+        sock.sendall(b"HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n" + b'{"data":[1,2')
+        time.sleep(0.1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
+        return False
+
+    server = serve(reset)
+    with pytest.raises(httpx.TransportError):
+        run(post(WireTransport(max_connections=1), server.url))
