@@ -173,7 +173,8 @@ class Sender:
                         return decoded
                 else:
                     failure = self._api_error(response, self._scrub_body(body))
-                    if not is_retryable_status(status, getattr(failure, "code", None)):
+                    code = getattr(failure, "code", None)
+                    if not is_retryable_status(status, code, response.headers.get("x-should-retry")):
                         raise failure
                     wait = server_wait(response.headers, getattr(failure, "message", ""))
                     if status == 429:

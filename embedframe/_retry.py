@@ -21,8 +21,15 @@ _TRY_AGAIN = re.compile(
 )
 
 
-def is_retryable_status(status: int, code: str | None = None) -> bool:
-    """Whether a response with this status (and error code) may succeed if sent again."""
+def is_retryable_status(status: int, code: str | None = None, should_retry: str | None = None) -> bool:
+    """Whether a response with this status (and error code) may succeed if sent again.
+
+    ``should_retry`` is the server's ``x-should-retry`` header: ``true`` or ``false``
+    overrides the status, as the openai SDK lets it.
+    """
+    verdict = (should_retry or "").strip().lower()
+    if verdict in ("true", "false"):
+        return verdict == "true"
     if status == 429:
         return code != "insufficient_quota"
     return status in (408, 409) or status >= 500

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from conftest import API_KEY, DIM
@@ -219,3 +221,30 @@ def test_proxy_from_the_environment(
         assert proxy.seen == ([] if bypass else [server.url + "/embeddings"] * 3)
     finally:
         proxy.close()
+
+
+def test_x_should_retry_from_the_server_decides(config: EmbedConfig) -> None:
+    """x-should-retry: false stops at the first 503; x-should-retry: true retries a 400 until it succeeds."""
+    from hookserver import Answer, Handler, HookedServer, json_error
+
+    class Refuse(Handler):
+        def answer(self, plan: Any, rec: Any) -> Answer:
+            if self.number == 1:
+                status = 503 if self.server.fake.kind == "503" else 400
+                return status, json_error({"error": {"message": "not now", "type": "x"}}), "application/json"
+            return None
+
+        def extra_headers(self, status: int) -> list[tuple[str, str]]:
+            return [("x-should-retry", "false" if status == 503 else "true")] if status != 200 else []
+
+    for kind, fails in (("503", True), ("400", False)):
+        with HookedServer(Refuse, dim=DIM) as srv:
+            srv.kind = kind  # type: ignore[attr-defined]
+            cfg = config.replace(base_url=srv.url, max_retries=3)
+            if fails:
+                with pytest.raises(ServerError):
+                    embedframe.embed(TEXTS, config=cfg)
+                assert len(srv.requests) == 1
+            else:
+                np.testing.assert_array_equal(to_numpy(embedframe.embed(TEXTS, config=cfg)), expected())
+                assert len(srv.requests) == 2

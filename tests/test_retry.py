@@ -30,6 +30,21 @@ def test_retryable_statuses(status: int, code: str | None, retry: bool) -> None:
     assert is_retryable_status(status, code) is retry
 
 
+@pytest.mark.parametrize(
+    ("status", "header", "retry"),
+    [
+        (400, "true", True),
+        (503, "false", False),
+        (429, "False", False),
+        (500, "maybe", True),
+        (400, None, False),
+    ],
+)
+def test_x_should_retry_overrides_the_status(status: int, header: str | None, retry: bool) -> None:
+    """The server's x-should-retry: true/false decides, as in the openai SDK; any other value is ignored."""
+    assert is_retryable_status(status, None, header) is retry
+
+
 def test_server_wait_prefers_ms_then_seconds_then_date_then_message() -> None:
     """retry-after-ms, retry-after (seconds or HTTP date) and 'try again in Ns' are all read."""
     assert server_wait({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
