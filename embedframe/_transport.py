@@ -83,6 +83,7 @@ class _Protocol(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.error = exc
+        self.free()
         self._wake()
         if self._can_write is not None and not self._can_write.done():
             self._can_write.set_result(None)
@@ -96,6 +97,13 @@ class _Protocol(asyncio.BufferedProtocol):
             self._can_write.set_result(None)
 
     # used by _Connection
+    def free(self) -> None:
+        """Drop the buffers of a closed connection now: responses live in reference cycles
+        (httpx's) until the garbage collector runs, and they lead here."""
+        self._scratch = bytearray()
+        self._scratch_view = memoryview(self._scratch)
+        self.pending = bytearray()
+
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
@@ -280,15 +288,18 @@ class _FixedBody(httpx.AsyncByteStream):
     """A body of known length, received into one buffer and yielded as one chunk."""
 
     def __init__(self, conn: _Connection, length: int, timeout: float | None, keep_alive: bool) -> None:
-        self._conn = conn
+        self._conn: _Connection | None = conn
         self._length = length
         self._timeout = timeout
         self._keep_alive = keep_alive
         self.done = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        protocol = self._conn.protocol
-        buffer = self._conn.buffers.take(self._length)
+        conn = self._conn
+        if conn is None:
+            raise httpx.StreamClosed()
+        protocol = conn.protocol
+        buffer = conn.buffers.take(self._length)
         protocol.receive_into(buffer)
         try:
             while protocol.filled < self._length:
@@ -301,35 +312,42 @@ class _FixedBody(httpx.AsyncByteStream):
             protocol.release_target()
         self.done = True
         if not self._keep_alive or protocol.pending:
-            self._conn.reusable = False  # more bytes than the length said: never reuse
+            conn.reusable = False  # more bytes than the length said: never reuse
         yield buffer  # type: ignore[misc]  # a bytearray is a bytes-like chunk for every consumer here
 
     async def aclose(self) -> None:
-        await _release(self._conn, self.done)
+        if self._conn is not None:
+            await _release(self._conn, self.done)
+            self._conn = None  # the response may outlive this in a reference cycle
 
 
 class _H11Body(httpx.AsyncByteStream):
     """A body without a length (chunked or to the end of the connection), through h11."""
 
     def __init__(self, conn: _Connection, h: h11.Connection, timeout: float | None) -> None:
-        self._conn = conn
+        self._conn: _Connection | None = conn
         self._h = h
         self._timeout = timeout
         self.done = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        conn = self._conn
+        if conn is None:
+            raise httpx.StreamClosed()
         while True:
-            event = await self._conn._next_event(self._h, self._timeout)
+            event = await conn._next_event(self._h, self._timeout)
             if isinstance(event, h11.Data):
                 yield bytes(event.data)
             elif isinstance(event, h11.EndOfMessage):
                 break
         self.done = True
         if self._h.our_state is not h11.DONE or self._h.their_state is not h11.DONE:
-            self._conn.reusable = False
+            conn.reusable = False
 
     async def aclose(self) -> None:
-        await _release(self._conn, self.done)
+        if self._conn is not None:
+            await _release(self._conn, self.done)
+            self._conn = None  # the response may outlive this in a reference cycle
 
 
 async def _release(conn: _Connection, done: bool) -> None:
@@ -425,8 +443,10 @@ class WireTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         for conn in list(self._open):
             conn.close()
+            conn.protocol.free()
         self._open.clear()
         self._idle.clear()
+        self._buffers = _BodyBuffers(keep=0)
         with contextlib.suppress(Exception):
             await asyncio.sleep(0)
 
