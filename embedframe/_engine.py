@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from ._backend import resolve_backend
+from ._backend import Backend, resolve_backend
 from ._combine import rows_from_texts, texts_from_pieces
 from ._http import SendStats
 from ._pack import Batch, pack
@@ -99,19 +99,13 @@ async def run_job(
     backend = resolve_backend(config)
     config = backend.config
     tokenizer = backend.tokenizer
-    plan = make_plan(
+    plan = plan_for(
         values,
         labels,
-        tokenizer,
+        backend,
         column=column,
-        limit=config.input_limit,
-        window=config.window,
-        overlap=config.chunk_overlap,
-        long_text=config.long_text,
-        empty=config.empty,
         exact=exact,
         on_bad=on_bad,
-        byte_bound=backend.byte_bound,
         count_all=count_all or config.tokens_per_minute is not None,
     )
     store = open_cache(config)
@@ -182,6 +176,37 @@ async def run_job(
         job.seconds,
     )
     return JobResult(plan, pieces, rows, valid, job, config)
+
+
+def plan_for(
+    values: npt.NDArray[np.object_],
+    labels: Labels,
+    backend: Backend,
+    *,
+    column: Hashable,
+    on_bad: str,
+    exact: bool = False,
+    count_all: bool = False,
+    byte_bound: bool | None = None,
+) -> Plan:
+    """The plan for ``values`` under ``backend``'s config: the one place config becomes
+    planning, so a job, its estimate and Dask's look-ahead always agree."""
+    cfg = backend.config
+    return make_plan(
+        values,
+        labels,
+        backend.tokenizer,
+        column=column,
+        limit=cfg.input_limit,
+        window=cfg.window,
+        overlap=cfg.chunk_overlap,
+        long_text=cfg.long_text,
+        empty=cfg.empty,
+        exact=exact,
+        on_bad=on_bad,
+        byte_bound=backend.byte_bound if byte_bound is None else byte_bound,
+        count_all=count_all,
+    )
 
 
 def _from_cache(

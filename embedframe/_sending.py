@@ -278,24 +278,18 @@ class Sending:
                 return None
             if _input_too_long(error):
                 limit = _stated(_STATED_INPUT_TOKENS, error.message)
-                raise type(error)(
-                    f"{error.message} (the server takes fewer tokens per input than "
-                    f"max_input_tokens={self.config.input_limit}: pass max_input_tokens="
+                raise _hinted(
+                    error,
+                    f"the server takes fewer tokens per input than max_input_tokens="
+                    f"{self.config.input_limit}: pass max_input_tokens="
                     f"{limit if limit is not None else '...'} so longer texts are chunked, or "
-                    "details=True to skip the rows it refuses)",
-                    status=error.status,
-                    code=error.code,
-                    type=error.type,
-                    request_id=error.request_id,
+                    "details=True to skip the rows it refuses",
                 ) from error
             if not _too_large(error) and error.status in (400, 422):
-                raise type(error)(
-                    f"{error.message} (the request held {len(ids)} input(s); pass details=True to find "
-                    "the rows the server refuses, skip them and go on)",
-                    status=error.status,
-                    code=error.code,
-                    type=error.type,
-                    request_id=error.request_id,
+                raise _hinted(
+                    error,
+                    f"the request held {len(ids)} input(s); pass details=True to find the rows the "
+                    "server refuses, skip them and go on",
                 ) from error
             raise
         self._store(batch, decoded.vectors)
@@ -338,6 +332,17 @@ class Sending:
                 m[first : last + 1] = vectors
         else:
             m[batch.pieces] = vectors
+
+
+def _hinted(error: BadRequestError, hint: str) -> BadRequestError:
+    """``error`` again, its message followed by what to do about it."""
+    return type(error)(
+        f"{error.message} ({hint})",
+        status=error.status,
+        code=error.code,
+        type=error.type,
+        request_id=error.request_id,
+    )
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

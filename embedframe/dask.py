@@ -64,10 +64,10 @@ import pandas as pd
 from . import api
 from ._backend import resolve_backend
 from ._cachestore import is_remote, local_path, public_location, url_filesystem
-from ._engine import JobResult, open_cache, piece_keys
+from ._engine import JobResult, open_cache, piece_keys, plan_for
 from ._limits import Gate, shared_limits
 from ._pack import pack
-from ._plan import Plan, make_plan
+from ._plan import Plan
 from .api import PROVENANCE_ATTR, output_name
 from .config import EmbedConfig, resolve_config
 from .errors import ConfigError, InputError, ResponseError
@@ -924,20 +924,7 @@ def _to_send(values: pd.Series, config: EmbedConfig) -> tuple[int, int]:
 def _plan(values: pd.Series, config: EmbedConfig, column: Hashable, *, on_bad: str) -> Plan:
     """The plan the engine makes for ``values`` (no request)."""
     backend = resolve_backend(config, announce=False)
-    cfg = backend.config
-    return make_plan(
-        values.to_numpy(dtype=object),
-        values.index,
-        backend.tokenizer,
-        column=column,
-        limit=cfg.input_limit,
-        window=cfg.window,
-        overlap=cfg.chunk_overlap,
-        long_text=cfg.long_text,
-        empty=cfg.empty,
-        on_bad=on_bad,
-        byte_bound=backend.byte_bound,
-    )
+    return plan_for(values.to_numpy(dtype=object), values.index, backend, column=column, on_bad=on_bad)
 
 
 def _row_details(plan: Plan) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from ._backend import resolve_backend
-from ._engine import open_cache, piece_keys
+from ._engine import open_cache, piece_keys, plan_for
 from ._pack import pack
-from ._plan import EMPTY, ERROR, NULL, make_plan
+from ._plan import EMPTY, ERROR, NULL
 from .api import Texts, as_values
 from .config import EmbedConfig, resolve_config
 
@@ -73,16 +73,11 @@ def estimate(
     backend = resolve_backend(cfg, announce=False)
     cfg = backend.config
     values, index, name = as_values(texts)
-    plan = make_plan(
+    plan = plan_for(
         values,
         index,
-        backend.tokenizer,
+        backend,
         column=column if column is not None else (name if name is not None else "texts"),
-        limit=cfg.input_limit,
-        window=cfg.window,
-        overlap=cfg.chunk_overlap,
-        long_text=cfg.long_text,
-        empty=cfg.empty,
         on_bad="mark",
         byte_bound=False,
         count_all=True,
