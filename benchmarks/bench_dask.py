@@ -3,7 +3,7 @@
     python benchmarks/bench_dask.py [--rows 16000] [--latency-ms 200] [--per-request 25]
                                     [--concurrency 2] [--partitions 16] [--json out.json]
 
-The fake OpenAI-compatible server (``tests/fakeserver.py``) runs in this process on
+The fake OpenAI-compatible server (``tests/support/fakeserver.py``) runs in this process on
 127.0.0.1 with a fixed latency per request, so one job's throughput is bound by
 ``concurrency * per_request / latency``, not by the CPU (the machine may have 2 cores).
 It notes the arrival time and token count of every request, so rates are measured on the
@@ -40,13 +40,12 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-
-from fakeserver import vector_for_text  # noqa: E402
-from hookserver import HookedServer as TimedServer  # noqa: E402  (records arrival times)
+sys.path.insert(0, str(REPO))  # the repo root: tests.support is importable
 
 import embedframe  # noqa: E402
 import embedframe.dask  # noqa: E402  (ddf.embed)
+from tests.support.fakeserver import vector_for_text  # noqa: E402
+from tests.support.hookserver import HookedServer as TimedServer  # noqa: E402  (records arrival times)
 
 MODEL = "bench-model"
 API_KEY = "sk-bench-0000000000000000"

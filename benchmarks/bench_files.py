@@ -105,7 +105,7 @@ def main() -> int:
     server = subprocess.Popen(
         [
             sys.executable,
-            str(ROOT / "tests" / "fakeserver.py"),
+            str(ROOT / "tests" / "support" / "fakeserver.py"),
             "--port",
             "0",
             "--dim",

@@ -3,7 +3,7 @@
     python benchmarks/bench_soak.py [--rows 100000] [--dim 8] [--fault-rate 0.2] [--seed 7]
                                     [--budget-minutes 1.25] [--inputs-per-request 256]
 
-The loopback fake server (``tests/fakeserver.py``, in this process) fails a random
+The loopback fake server (``tests/support/fakeserver.py``, in this process) fails a random
 ``--fault-rate`` of the requests, each with a kind drawn from every fault a job recovers
 from: 429 with ``retry-after``, with ``retry-after-ms`` and with neither (the message's
 "try again in 1s"), 500, an HTML 502, 503, a dropped connection, a request that never gets
@@ -33,12 +33,11 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-
-from fakeserver import Fault, encoding, vector_for_tokens  # noqa: E402
-from hookserver import HookedServer  # noqa: E402
+sys.path.insert(0, str(REPO))  # the repo root: tests.support is importable
 
 import embedframe  # noqa: E402
+from tests.support.fakeserver import Fault, encoding, vector_for_tokens  # noqa: E402
+from tests.support.hookserver import HookedServer  # noqa: E402
 
 KINDS = [
     Fault("429", retry_after="0"),

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_throughput.py [--rows 100000] [--dim 1536] [--repeat 1] [--sdk-rows N]
 
-One fake OpenAI-compatible server (``tests/fakeserver.py``) runs as a subprocess on
+One fake OpenAI-compatible server (``tests/support/fakeserver.py``) runs as a subprocess on
 127.0.0.1 for the whole run. It is warmed first (one pass of every text, so its vector
 cache is hot and both contenders see the same, small, server cost); then each measured
 run happens in its own fresh Python process, so ``ru_maxrss`` is that contender's peak
@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-FAKESERVER = REPO / "tests" / "fakeserver.py"
+FAKESERVER = REPO / "tests" / "support" / "fakeserver.py"
 MODEL = "text-embedding-3-small"
 API_KEY = "sk-bench-0000000000000000"
 SDK_BATCH = 2048
@@ -55,7 +55,7 @@ SPEED_TARGET = 20.0  # embedframe rows/s >= 20x the SDK's
 MEMORY_TARGET = 5.0  # embedframe peak RSS <= 1/5 of the SDK's
 MIB = 1024 * 1024
 
-# Starts tests/fakeserver.py's CLI with a vector cache big enough for every text of the
+# Starts tests/support/fakeserver.py's CLI with a vector cache big enough for every text of the
 # run (its default keeps 10,000 entries, so a 100k-row pass would evict everything the
 # warm-up computed and every measured run would pay the server's cold cost).
 _SERVER_LAUNCHER = """

@@ -5,7 +5,7 @@
 
 from . import accessor as _accessor  # noqa: F401  (registers df.embed and s.embed)
 from . import dask as _dask  # noqa: F401  (ddf.embed once dask.dataframe is imported; never imports Dask)
-from ._engine import JobStats
+from ._job.engine import JobStats
 from ._version import __version__
 from .api import aembed, aembed_chunks, aembed_column, embed, embed_chunks, embed_column
 from .cache import VectorCache

@@ -9,9 +9,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ._engine import JobResult, JobStats, run_job
-from ._plan import EMPTY, NULL
-from ._sync import run_sync
+from ._core.plan import EMPTY, NULL
+from ._job.engine import JobResult, JobStats, run_job
+from ._job.sync import run_sync
 from .config import EmbedConfig, resolve_config
 from .errors import InputError
 from .parquet import provenance_for

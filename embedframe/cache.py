@@ -12,7 +12,7 @@ records the format and ``d``; shards of different ``d`` coexist. Pages carry CRC
 that are verified on read, so a damaged shard is skipped with a warning instead of giving
 a wrong vector.
 
-Where the shards live (``embedframe._cachestore``):
+Where the shards live (``embedframe._storage.cachestore``):
 
 - a local or shared-filesystem directory. A shard is written to a temporary file
   (``.shard-*.tmp``, ignored by readers), fsynced and renamed into place. Only one process
@@ -59,7 +59,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ._cachestore import ShardStore, Source, open_store
+from ._storage.cachestore import ShardStore, Source, open_store
 
 __all__ = ["CACHE_DIR_ENV", "CacheWarning", "VectorCache", "default_cache_dir"]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ._cachestore import check_url, is_remote, is_url, local_path, public_location
+from ._storage.cachestore import check_url, is_remote, is_url, local_path, public_location
 from .errors import ConfigError
 from .models import ModelInfo, model_info
 

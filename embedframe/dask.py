@@ -62,12 +62,12 @@ import numpy as np
 import pandas as pd
 
 from . import api
-from ._backend import resolve_backend
-from ._cachestore import is_remote, local_path, public_location, url_filesystem
-from ._engine import JobResult, open_cache, piece_keys, plan_for
-from ._limits import Gate, shared_limits
-from ._pack import pack
-from ._plan import Plan
+from ._core.pack import pack
+from ._core.plan import Plan
+from ._job.backend import resolve_backend
+from ._job.engine import JobResult, open_cache, piece_keys, plan_for
+from ._storage.cachestore import is_remote, local_path, public_location, url_filesystem
+from ._wire.limits import Gate, shared_limits
 from .api import PROVENANCE_ATTR, output_name
 from .config import EmbedConfig, resolve_config
 from .errors import ConfigError, InputError, ResponseError

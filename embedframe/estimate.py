@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import resolve_backend
-from ._engine import open_cache, piece_keys, plan_for
-from ._pack import pack
-from ._plan import EMPTY, ERROR, NULL
+from ._core.pack import pack
+from ._core.plan import EMPTY, ERROR, NULL
+from ._job.backend import resolve_backend
+from ._job.engine import open_cache, piece_keys, plan_for
 from .api import Texts, as_values
 from .config import EmbedConfig, resolve_config
 

@@ -24,8 +24,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pandas.api.types import is_scalar
 
-from ._limits import shared_limits
-from ._sync import run_sync
+from ._job.sync import run_sync
+from ._wire.limits import shared_limits
 from .api import PROVENANCE_ATTR, aembed_column, output_name
 from .config import EmbedConfig, resolve_config
 from .errors import InputError

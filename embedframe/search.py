@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ._sync import run_sync
+from ._job.sync import run_sync
 from .api import PROVENANCE_ATTR, aembed
 from .config import EmbedConfig
 from .errors import InputError

@@ -45,7 +45,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ._tokenizer import get_tokenizer
+from ._core.tokenizer import get_tokenizer
 from .config import _is_loopback
 from .errors import ConfigError
 from .local import HF_MODEL_ID, LocalModel, clean_text

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from fakeserver import FakeServer
-
 import embedframe
-
-API_KEY = "sk-test-SECRET-0123456789abcdef"
-DIM = 32
+from tests.support import API_KEY, DIM
+from tests.support.fakeserver import FakeServer
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +40,7 @@ def s3_server() -> Iterator[Any]:
     """moto's S3 server on loopback (skips where moto or s3fs is not installed)."""
     pytest.importorskip("s3fs")
     pytest.importorskip("moto.server")
-    from s3server import S3Server
+    from tests.support.s3server import S3Server
 
     with S3Server() as srv:
         yield srv

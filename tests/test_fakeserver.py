@@ -1,4 +1,4 @@
-"""Tests of the fake OpenAI embeddings server (tests/fakeserver.py) over real HTTP."""
+"""Tests of the fake OpenAI embeddings server (tests/support/fakeserver.py) over real HTTP."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import httpx
 import numpy as np
 import pybase64
 import pytest
-from fakeserver import (  # tests/ is on sys.path (conftest.py puts it there)
+
+from tests.support.fakeserver import (
     FakeServer,
     Fault,
     _float_json,
@@ -630,8 +631,8 @@ def test_stop_is_prompt_with_open_and_hung_connections() -> None:
 
 
 def test_subprocess_mode_prints_ready_and_serves() -> None:
-    """`python tests/fakeserver.py --port 0` prints READY <url>, serves, exits 0 on SIGTERM."""
-    script = Path(__file__).with_name("fakeserver.py")
+    """`python tests/support/fakeserver.py --port 0` prints READY <url>, serves, exits 0 on SIGTERM."""
+    script = Path(__file__).resolve().parent / "support" / "fakeserver.py"
     proc = subprocess.Popen(
         [sys.executable, str(script), "--port", "0", "--dim", "8", "--latency-ms", "1"],
         stdout=subprocess.PIPE,

@@ -1,0 +1,280 @@
+"""One embedding job, end to end: plan, pack, send concurrently, put back together.
+
+The only async implementation; the sync API wraps it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from .._core.combine import rows_from_texts, texts_from_pieces
+from .._core.pack import Batch, pack
+from .._core.plan import EMPTY, ERROR, NULL, Labels, Plan, make_plan
+from .._core.tokenizer import Tokenizer
+from .._wire.http import SendStats
+from ..config import OPENAI_BASE_URL, EmbedConfig
+from ..errors import InputError
+from .backend import Backend, resolve_backend
+from .sending import Sending, mark_refused
+
+if TYPE_CHECKING:
+    from ..cache import VectorCache
+
+__all__ = ["JobResult", "JobStats", "run_job"]
+
+log = logging.getLogger("embedframe")
+
+COMPACT_OVER_SHARDS = 256
+"""After a job, the cache is compacted when it holds more shard files than this."""
+
+
+@dataclass(frozen=True)
+class JobStats:
+    """What one job did."""
+
+    rows: int
+    null_rows: int
+    empty_rows: int
+    error_rows: int
+    """Rows left null because they are bad (only when bad rows are reported, not raised)."""
+    distinct_texts: int
+    chunked_texts: int
+    truncated_texts: int
+    pieces: int
+    cache_hits: int
+    """Pieces found in the cache, not sent."""
+    requests: int
+    retries: int
+    tokens_sent: int
+    """Token budget spent on the wire, retries and splits included (an upper bound)."""
+    rate_limited: int
+    tokens: int
+    """Tokens billed: the servers' ``usage`` where given, else counted here."""
+    seconds: float
+    backend: str
+    model: str
+
+
+@dataclass(frozen=True)
+class JobResult:
+    plan: Plan
+    pieces: npt.NDArray[np.float32]
+    """One vector per piece (chunk)."""
+    rows: npt.NDArray[np.float32]
+    """One vector per row; zeros where ``valid`` is false."""
+    valid: npt.NDArray[np.bool_]
+    stats: JobStats
+    config: EmbedConfig
+    """The config as resolved for the backend (model and base_url filled in)."""
+
+
+async def run_job(
+    values: npt.NDArray[np.object_],
+    labels: Labels,
+    config: EmbedConfig,
+    *,
+    column: Hashable = "text",
+    exact: bool = False,
+    count_all: bool = False,
+    on_bad: str = "raise",
+) -> JobResult:
+    """Embed ``values`` (one per row) as ``config`` says.
+
+    Pieces already in the cache are not sent; every successful response is committed to
+    the cache before the next one is awaited, so a crash loses at most the requests in
+    flight.
+    """
+    started = time.perf_counter()
+    backend = resolve_backend(config)
+    config = backend.config
+    tokenizer = backend.tokenizer
+    plan = plan_for(
+        values,
+        labels,
+        backend,
+        column=column,
+        exact=exact,
+        on_bad=on_bad,
+        count_all=count_all or config.tokens_per_minute is not None,
+    )
+    store = open_cache(config)
+    keys = piece_keys(config, plan.pieces) if store is not None else []
+    pieces, found = _from_cache(store, keys, len(plan.pieces))
+    todo = np.flatnonzero(~found)
+    bound = plan.piece_bound[todo].copy()
+    exact_counts = plan.piece_exact[todo].copy()
+    max_tokens = min(config.max_tokens_per_request, config.tokens_per_minute or config.max_tokens_per_request)
+    batches = [
+        Batch(todo[b.pieces], b.tokens)
+        for b in pack(
+            bound,
+            exact_counts,
+            max_inputs=config.max_inputs_per_request,
+            max_tokens=max_tokens,
+            count=lambda i: len(tokenizer.encode_ordinary(plan.pieces[int(todo[i])])),
+        )
+    ]
+    piece_bound = plan.piece_bound.copy()
+    piece_bound[todo] = bound
+    stats = SendStats()
+    if batches:
+        sending = Sending(plan, config, piece_bound, store, keys, on_bad, max_tokens)
+        pieces, stats = await sending.run(batches, backend.transport, pieces)
+        mark_refused(plan, sending.refused)
+        if store is not None and store.shard_count() > COMPACT_OVER_SHARDS:
+            await asyncio.to_thread(store.compact)
+    if pieces is None:
+        dim = config.dimensions or config.model_info.dimensions
+        if dim is None:
+            raise InputError(
+                f"column {column!r} has no text to embed and the size of {config.model!r}'s vectors "
+                "is not known; pass dimensions=... to get an all-null vector column"
+            )
+        pieces = np.zeros((0, dim), dtype=np.float32)
+    texts = texts_from_pieces(pieces, plan)
+    rows, valid = rows_from_texts(texts, plan.row_text)
+    if stats.usage_missing or not stats.requests:
+        tokens = _count_tokens(plan, todo, bound, exact_counts, tokenizer)
+    else:
+        tokens = stats.usage_tokens
+    job = JobStats(
+        rows=plan.n_rows,
+        null_rows=int((plan.row_text == NULL).sum()),
+        empty_rows=int((plan.row_text == EMPTY).sum()),
+        error_rows=int((plan.row_text == ERROR).sum()),
+        distinct_texts=len(plan.texts),
+        chunked_texts=int(plan.chunked.sum()),
+        truncated_texts=int(plan.truncated.sum()),
+        pieces=len(plan.pieces),
+        cache_hits=int(found.sum()),
+        requests=stats.requests,
+        retries=stats.retries,
+        rate_limited=stats.rate_limited,
+        tokens_sent=stats.tokens_sent,
+        tokens=tokens,
+        seconds=time.perf_counter() - started,
+        backend=backend.description,
+        model=str(config.model),
+    )
+    log.info(
+        "embedded %d rows in %d requests (%d tokens, %d cache hits, %.1f s)",
+        job.rows,
+        job.requests,
+        job.tokens,
+        job.cache_hits,
+        job.seconds,
+    )
+    return JobResult(plan, pieces, rows, valid, job, config)
+
+
+def plan_for(
+    values: npt.NDArray[np.object_],
+    labels: Labels,
+    backend: Backend,
+    *,
+    column: Hashable,
+    on_bad: str,
+    exact: bool = False,
+    count_all: bool = False,
+    byte_bound: bool | None = None,
+) -> Plan:
+    """The plan for ``values`` under ``backend``'s config: the one place config becomes
+    planning, so a job, its estimate and Dask's look-ahead always agree."""
+    cfg = backend.config
+    return make_plan(
+        values,
+        labels,
+        backend.tokenizer,
+        column=column,
+        limit=cfg.input_limit,
+        window=cfg.window,
+        overlap=cfg.chunk_overlap,
+        long_text=cfg.long_text,
+        empty=cfg.empty,
+        exact=exact,
+        on_bad=on_bad,
+        byte_bound=backend.byte_bound if byte_bound is None else byte_bound,
+        count_all=count_all,
+    )
+
+
+def _from_cache(
+    store: VectorCache | None, keys: list[bytes], n: int
+) -> tuple[npt.NDArray[np.float32] | None, npt.NDArray[np.bool_]]:
+    """The piece matrix with cached rows filled (``None`` if nothing was cached), and which."""
+    if store is None or n == 0:
+        return None, np.zeros(n, dtype=bool)
+    found, cached = store.get(keys)
+    if cached is None or not found.any():
+        return None, np.zeros(n, dtype=bool)
+    return cached, found
+
+
+def _count_tokens(
+    plan: Plan,
+    todo: npt.NDArray[np.int64],
+    bound: npt.NDArray[np.int64],
+    exact: npt.NDArray[np.bool_],
+    tokenizer: Tokenizer,
+) -> int:
+    """Tokens sent, counted here (for servers that give no ``usage``)."""
+    total = int(bound[exact].sum())
+    for i in np.flatnonzero(~exact).tolist():
+        total += len(tokenizer.encode_ordinary(plan.pieces[int(todo[i])]))
+    return total
+
+
+_open_caches: dict[str, VectorCache] = {}
+_open_caches_lock = threading.Lock()
+
+
+def open_cache(config: EmbedConfig) -> VectorCache | None:
+    """The job's vector cache, or ``None`` when caching is off.
+
+    One instance per location (directory, or URL and storage options) and process, so its
+    index of keys is built once and then only extended with shards written since (by this
+    process or others).
+    """
+    url = config.cache_url
+    directory = config.cache_dir
+    location: str | Path
+    if url is not None:
+        location, options = url, config.cache_storage_options
+        key = "\0".join((url, json.dumps(options or {}, sort_keys=True, default=repr)))
+    elif directory is not None:
+        location, options = directory, None
+        key = str(directory.resolve())
+    else:
+        return None
+    with _open_caches_lock:
+        store = _open_caches.get(key)
+        if store is None:
+            from ..cache import VectorCache
+
+            store = _open_caches[key] = VectorCache(location, storage_options=options)
+    return store
+
+
+def piece_keys(config: EmbedConfig, pieces: list[str]) -> list[bytes]:
+    """The cache key of each piece: what is sent, to which model, asking for which size."""
+    from ..cache import VectorCache
+
+    namespace = VectorCache.namespace(
+        base_url=config.base_url or OPENAI_BASE_URL,
+        model=str(config.model),
+        dimensions=config.dimensions,
+        encoding=config.tokenizer_name,
+        long_text=config.long_text,
+    )
+    return [VectorCache.key(namespace=namespace, text=p) for p in pieces]

@@ -1,0 +1,363 @@
+"""Sending a job's batches: concurrent workers, size learning, bad-row isolation.
+
+The I/O half of a job (the pure half is plan, pack and combine): workers take batches
+from a queue, send them through a :class:`~embedframe._wire.http.Sender`, fill the piece
+matrix and commit every answer to the cache. A request refused for its size is cut to
+the limit the server states (else halved) and that limit kept; with ``on_bad="mark"`` a
+request refused for its content is narrowed down to the piece the server refuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+
+from .._core.memory import empty_matrix
+from .._core.pack import Batch, pack
+from .._core.plan import ERROR, Plan
+from .._wire.http import Sender, SendStats, make_client
+from .._wire.transport import WireTransport, make_transport
+from ..config import EmbedConfig, uses_environment_proxy
+from ..errors import BadRequestError, EmbedFrameError, ResponseError
+from .progress import Progress
+
+if TYPE_CHECKING:
+    from ..cache import VectorCache
+
+__all__ = ["Sending", "mark_refused"]
+
+log = logging.getLogger("embedframe")
+
+
+def _piece_rows(plan: Plan) -> npt.NDArray[np.float64]:
+    """How many rows each piece stands for (chunks share their text's rows), for progress."""
+    valid = plan.row_text[plan.row_text >= 0]
+    rows_per_text = np.bincount(valid, minlength=len(plan.texts)).astype(np.float64)
+    refs_per_text = np.diff(plan.ref_start)
+    weights = np.repeat(rows_per_text / np.maximum(refs_per_text, 1), refs_per_text)
+    out = np.zeros(len(plan.pieces), dtype=np.float64)
+    np.add.at(out, plan.ref_piece, weights)
+    return out
+
+
+def mark_refused(plan: Plan, refused: dict[int, str]) -> None:
+    """Rows whose text needs a piece the server refused become bad rows (``ERROR``)."""
+    if not refused:
+        return
+    pieces = np.fromiter(refused, dtype=np.int64, count=len(refused))
+    for t in range(len(plan.texts)):
+        refs = plan.ref_piece[plan.ref_start[t] : plan.ref_start[t + 1]]
+        hit = refs[np.isin(refs, pieces)]
+        if len(hit):
+            for row in np.flatnonzero(plan.row_text == t).tolist():
+                plan.row_errors[row] = f"refused by the server: {refused[int(hit[0])]}"
+                plan.row_text[row] = ERROR
+
+
+_TOO_LARGE = re.compile(
+    r"max_tokens_per_request|too many (inputs|tokens)|batch size|batch too large|payload too large|"
+    r"request entity too large|maximum.*(inputs|batch)|at most \d+ (items|inputs)",
+    re.I,
+)
+_INPUT_TOO_LONG = re.compile(
+    r"context.length|must have less than (\d+) tokens|(?:input|prompt) is too (?:long|large)", re.I
+)
+_STATED_INPUTS = re.compile(
+    r"maximum allowed batch size (\d+)|max(?:imum)? number of inputs is (\d+)|at most (\d+) (?:items|inputs)",
+    re.I,
+)
+_STATED_TOKENS = re.compile(r"max(?:imum)? (\d+) tokens per request", re.I)
+_STATED_INPUT_TOKENS = re.compile(r"context length is (\d+)|must have less than (\d+) tokens", re.I)
+
+
+def _too_large(error: BadRequestError) -> bool:
+    """Whether the server refused the request for its size (split it), not its content."""
+    if _input_too_long(error):
+        return False
+    if error.status == 413:
+        return True
+    return bool(_TOO_LARGE.search(f"{error.code or ''} {error.message}"))
+
+
+def _input_too_long(error: BadRequestError) -> bool:
+    """Whether the server refused an input as over its context length: splitting the request
+    cannot help (servers count this per input), chunking the text can."""
+    return bool(_INPUT_TOO_LONG.search(error.message))
+
+
+def _stated(pattern: re.Pattern[str], message: str) -> int | None:
+    """The limit a server's message states (``... maximum allowed batch size 32``), if any."""
+    found = pattern.search(message)
+    return next((int(g) for g in found.groups() if g), None) if found else None
+
+
+class Sending:
+    """Sends a job's batches with ``config.concurrency`` workers and fills the piece matrix.
+
+    A request refused for its size is cut to the limit the server's message states (else
+    split in two) and the smaller size is kept for the rest of the job (servers such as
+    TEI take 32 inputs). With ``on_bad="mark"`` a 400 for the content (or an input over
+    the server's context length) is narrowed down by halving until the piece the server
+    refuses is found; that piece's rows become bad rows and the job goes on.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        config: EmbedConfig,
+        bound: npt.NDArray[np.int64],
+        store: VectorCache | None,
+        keys: list[bytes],
+        on_bad: str,
+        max_tokens: int,
+    ) -> None:
+        self.plan = plan
+        self.config = config
+        self.bound = bound
+        self.store = store
+        self.keys = keys
+        self.on_bad = on_bad
+        self.max_inputs = config.max_inputs_per_request
+        self.max_tokens = max_tokens
+        self.refused: dict[int, str] = {}
+        self.queue: asyncio.Queue[Batch] = asyncio.Queue()
+        self.matrix: npt.NDArray[np.float32] | None = None
+        self._guessed = False
+        """Whether ``matrix`` was allocated at a guessed size and holds no row yet."""
+        self.failure: Exception | None = None
+        self.committing: set[asyncio.Task[Any] | None] = set()
+        """Workers putting an answer in the cache just now."""
+
+    def _batch(self, ids: npt.NDArray[np.int64]) -> Batch:
+        return Batch(ids, int(self.bound[ids].sum()))
+
+    def _fit(self, batch: Batch) -> list[Batch]:
+        """``batch`` cut to the limits learned so far."""
+        if len(batch.pieces) <= self.max_inputs and batch.tokens <= self.max_tokens:
+            return [batch]
+        parts = pack(
+            self.bound[batch.pieces].copy(),
+            np.ones(len(batch.pieces), dtype=bool),
+            max_inputs=self.max_inputs,
+            max_tokens=max(self.max_tokens, int(self.bound[batch.pieces].max())),
+            count=lambda i: int(self.bound[batch.pieces[i]]),
+        )
+        return [self._batch(batch.pieces[p.pieces]) for p in parts]
+
+    def _shrink(self, error: BadRequestError, batch: Batch) -> None:
+        """The server refused ``batch`` as too large: send less per request from now on (the
+        limit its message states, else half) and queue the batch again to be cut to it."""
+        inputs = _stated(_STATED_INPUTS, error.message)
+        tokens = _stated(_STATED_TOKENS, error.message)
+        if inputs is not None and 0 < inputs < len(batch.pieces):
+            self.max_inputs = min(self.max_inputs, inputs)
+        elif tokens is not None and 0 < tokens < batch.tokens:
+            self.max_tokens = min(self.max_tokens, tokens)
+        else:
+            self.max_inputs = min(self.max_inputs, max(1, len(batch.pieces) // 2))
+            self.max_tokens = min(self.max_tokens, max(1, batch.tokens // 2))
+        log.warning(
+            "the server refused %d inputs (%d tokens) as too large; sending at most %d inputs and %d "
+            "tokens per request from now on",
+            len(batch.pieces),
+            batch.tokens,
+            self.max_inputs,
+            self.max_tokens,
+        )
+        parts = self._fit(batch)
+        if len(parts) == 1:  # the limits did not cut it (bounds already lower): halve it
+            self._halve(batch)
+        else:
+            for part in parts:
+                self.queue.put_nowait(part)
+
+    def _halve(self, batch: Batch) -> None:
+        half = len(batch.pieces) // 2
+        self.queue.put_nowait(self._batch(batch.pieces[:half]))
+        self.queue.put_nowait(self._batch(batch.pieces[half:]))
+
+    async def run(
+        self,
+        batches: list[Batch],
+        transport: httpx.AsyncBaseTransport | None,
+        matrix: npt.NDArray[np.float32] | None,
+    ) -> tuple[npt.NDArray[np.float32], SendStats]:
+        for batch in batches:
+            self.queue.put_nowait(batch)
+        self.matrix = matrix
+        dim = self.config.dimensions or self.config.model_info.dimensions
+        if matrix is None and dim is not None:
+            # The expected size is known before any answer: allocate (and start mapping)
+            # now, so every answer decodes straight into its rows. Until a row is stored
+            # it is only a guess (a server may serve a known name at another size).
+            self.matrix = empty_matrix(len(self.plan.pieces), dim)
+            self._guessed = True
+        piece_rows = _piece_rows(self.plan)
+        pending = float(sum(piece_rows[b.pieces].sum() for b in batches))
+        progress = Progress(
+            total_rows=self.plan.n_rows, done_rows=self.plan.n_rows - pending, enabled=self.config.progress
+        )
+        wire = transport
+        if wire is None and not uses_environment_proxy(self.config.endpoint):
+            wire = make_transport(self.config.concurrency)  # else httpx's own, through the proxy
+        async with make_client(self.config, wire) as client:
+            sender = Sender(
+                self.config, client, recycle=wire.recycle if isinstance(wire, WireTransport) else None
+            )
+            if matrix is not None:
+                sender.dim = matrix.shape[1]
+            workers: list[asyncio.Task[None]] = []
+
+            async def worker() -> None:
+                while not self.queue.empty() and self.failure is None:
+                    try:
+                        done = await self._one(sender, self.queue.get_nowait())
+                    except Exception as error:
+                        self._fail(error, sender, workers)
+                        return
+                    if done is not None:
+                        progress.advance(float(piece_rows[done].sum()), sender.stats.usage_tokens)
+
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(min(self.config.concurrency, len(batches))):
+                        workers.append(group.create_task(worker()))
+            except BaseExceptionGroup as group_error:
+                raise _first_error(group_error) from None
+            finally:
+                progress.close()
+        if self.failure is not None:
+            raise self.failure
+        if self.matrix is None:  # every piece was refused
+            dim = self.config.dimensions or self.config.model_info.dimensions or 1
+            self.matrix = np.zeros((len(self.plan.pieces), dim), dtype=np.float32)
+        for pid in self.refused:
+            self.matrix[pid] = 0
+        return self.matrix, sender.stats
+
+    def _fail(self, error: Exception, sender: Sender, workers: list[asyncio.Task[None]]) -> None:
+        """The job fails with its first error. Nothing more is sent; requests already on the
+        wire finish and their answers are kept in the cache (they are paid for), the other
+        workers stop now."""
+        if self.failure is not None:
+            return
+        self.failure = error
+        sender.stop()
+        for task in workers:
+            busy = sender.posting(task) or task in self.committing
+            if task is not asyncio.current_task() and not busy:
+                task.cancel()
+
+    async def _one(self, sender: Sender, batch: Batch) -> npt.NDArray[np.int64] | None:
+        """Send one batch (or requeue its parts); the pieces it completed, if any."""
+        parts = self._fit(batch)
+        if len(parts) > 1:
+            for part in parts:
+                self.queue.put_nowait(part)
+            return None
+        ids = batch.pieces.tolist()
+        try:
+            decoded = await sender.embed(
+                [self.plan.pieces[i] for i in ids], batch.tokens, lambda: self._rows(batch)
+            )
+        except BadRequestError as error:
+            if _too_large(error) and len(ids) > 1:
+                self._shrink(error, batch)
+                return None
+            if self.on_bad == "mark" and error.status in (400, 413, 422):
+                if len(ids) > 1:
+                    self._halve(batch)
+                else:
+                    self.refused[ids[0]] = error.message
+                return None
+            if _input_too_long(error):
+                limit = _stated(_STATED_INPUT_TOKENS, error.message)
+                raise _hinted(
+                    error,
+                    f"the server takes fewer tokens per input than max_input_tokens="
+                    f"{self.config.input_limit}: pass max_input_tokens="
+                    f"{limit if limit is not None else '...'} so longer texts are chunked, or "
+                    "details=True to skip the rows it refuses",
+                ) from error
+            if not _too_large(error) and error.status in (400, 422):
+                raise _hinted(
+                    error,
+                    f"the request held {len(ids)} input(s); pass details=True to find the rows the "
+                    "server refuses, skip them and go on",
+                ) from error
+            raise
+        self._store(batch, decoded.vectors)
+        if self.store is not None:
+            await self._commit(self.store, ids, decoded.vectors)
+        return batch.pieces
+
+    async def _commit(self, store: VectorCache, ids: list[int], vectors: npt.NDArray[np.float32]) -> None:
+        """Put an answer in the cache; a failing job does not cancel this (it is paid for)."""
+        task = asyncio.current_task()
+        self.committing.add(task)
+        try:
+            await asyncio.to_thread(store.put, [self.keys[i] for i in ids], vectors)
+        finally:
+            self.committing.discard(task)
+
+    def _rows(self, batch: Batch) -> npt.NDArray[np.float32] | None:
+        """The batch's rows of the piece matrix, to decode into, when they are one run."""
+        first, last = int(batch.pieces[0]), int(batch.pieces[-1])
+        if self.matrix is None or last - first + 1 != len(batch.pieces):
+            return None
+        return self.matrix[first : last + 1]
+
+    def _store(self, batch: Batch, vectors: npt.NDArray[np.float32]) -> None:
+        m = self.matrix
+        first, last = int(batch.pieces[0]), int(batch.pieces[-1])
+        if m is not None and self._guessed and vectors.shape[1] != m.shape[1]:
+            m = None  # the size guessed from the model's name was wrong; nothing stored yet
+        self._guessed = False
+        if m is None:
+            # Uninitialised (every row gets written), mapped ahead in the background.
+            m = self.matrix = empty_matrix(len(self.plan.pieces), vectors.shape[1], start_row=last + 1)
+        elif vectors.shape[1] != m.shape[1]:
+            raise ResponseError(
+                f"the server sent {vectors.shape[1]}-d vectors after {m.shape[1]}-d ones "
+                "(from this job or the cache); pass dimensions=... to pin the size"
+            )
+        if last - first + 1 == len(batch.pieces):  # a contiguous run: a plain copy, no gather
+            if not np.may_share_memory(vectors, m):  # else decoded in place already
+                m[first : last + 1] = vectors
+        else:
+            m[batch.pieces] = vectors
+
+
+def _hinted(error: BadRequestError, hint: str) -> BadRequestError:
+    """``error`` again, its message followed by what to do about it."""
+    return type(error)(
+        f"{error.message} ({hint})",
+        status=error.status,
+        code=error.code,
+        type=error.type,
+        request_id=error.request_id,
+    )
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to show from a failed task group: ours first, then anything else."""
+    flat: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            flat.append(exc)
+
+    walk(group)
+    for exc in flat:
+        if isinstance(exc, EmbedFrameError):
+            return exc
+    return flat[0]

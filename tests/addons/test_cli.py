@@ -1,0 +1,348 @@
+"""The embedframe command: embed, estimate and inspect, their output, exit codes, and a key that is never printed."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import embedframe
+from embedframe import read_parquet, read_provenance, to_numpy
+from embedframe.cli import main
+from tests.support import API_KEY, DIM
+from tests.support.fakeserver import FakeServer, Fault, encoding, vector_for_text
+
+TEXTS = ["the first review", "the second review", None, "the first review", "a fifth one"]
+DISTINCT = ["the first review", "the second review", "a fifth one"]
+
+
+def tokens(text: str) -> int:
+    return len(encoding().encode_ordinary(text))
+
+
+@pytest.fixture
+def csv_input(tmp_path: Path) -> Path:
+    path = tmp_path / "in.csv"
+    pd.DataFrame({"id": [1, 2, 3, 4, 5], "text": TEXTS, "stars": [5, 1, 3, 4, 2]}).to_csv(path, index=False)
+    return path
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    """Run ``embedframe ARGV`` in this process; the exit code, stdout and stderr (which never hold the key)."""
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    for secret in (API_KEY, API_KEY[8:]):
+        assert secret not in captured.out and secret not in captured.err
+    return code, captured.out, captured.err
+
+
+def command(*argv: object, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``python -m embedframe.cli ARGV`` as its own process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "embedframe.cli", *map(str, argv)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+# -------------------------------------------------------------------------------------- embed
+
+
+def test_embed_writes_the_file_and_prints_a_summary(
+    tmp_path: Path, csv_input: Path, server: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """embed writes OUT.parquet and prints rows, tokens, requests, cache hits, cost and time to stderr."""
+    out = tmp_path / "out.parquet"
+    base = ["--base-url", server.url, "--api-key", API_KEY]
+    code, stdout, stderr = cli(capsys, "embed", csv_input, "-c", "text", "-o", out, *base, "--no-cache")
+    assert code == 0 and stdout == ""
+    sent = sum(r.total_tokens for r in server.requests)
+    assert sent == sum(tokens(t) for t in DISTINCT)
+    assert f"embedded 5 rows with text-embedding-3-small into {out}" in stderr
+    assert f"{sent} tokens, {len(server.requests)} requests, 0 cache hits" in stderr
+    assert f"cost ${sent * 0.02 / 1e6:,.4f}" in stderr
+    assert re.search(r", \d+\.\d s$", stderr.strip())
+    assert not (tmp_path / "vector-cache").exists()  # --no-cache: nothing read or written
+
+    back = read_parquet(out)
+    assert back["id"].tolist() == [1, 2, 3, 4, 5] and back["stars"].tolist() == [5, 1, 3, 4, 2]
+    valid = back["text_embedding"].notna().to_numpy()
+    assert valid.tolist() == [True, True, False, True, True]
+    assert np.array_equal(
+        to_numpy(back["text_embedding"])[valid], np.stack([vector_for_text(t, DIM) for t in TEXTS if t])
+    )
+
+    first = len(server.requests)
+    cli(capsys, "embed", csv_input, "-c", "text", "-o", tmp_path / "cached.parquet", *base)
+    code, _, stderr = cli(capsys, "embed", csv_input, "-c", "text", "-o", tmp_path / "again.parquet", *base)
+    assert code == 0 and "0 tokens, 0 requests, 3 cache hits" in stderr
+    assert len(server.requests) == first + 1  # only the first cached run sent anything
+
+
+def test_embed_as_a_real_subprocess(tmp_path: Path, server: FakeServer) -> None:
+    """`python -m embedframe.cli embed` with OPENAI_API_KEY writes a folder of parts and prints the summary, not the key."""
+    src = tmp_path / "in.jsonl"
+    pd.DataFrame({"id": range(5), "text": TEXTS}).to_json(src, orient="records", lines=True)
+    out = tmp_path / "parts"
+    proc = command(
+        "embed",
+        src,
+        "-c",
+        "text",
+        "-o",
+        out,
+        "--base-url",
+        server.url,
+        "--no-cache",
+        "--batch-rows",
+        2,
+        env={"OPENAI_API_KEY": API_KEY},
+    )
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "embedded 5 rows" in stderr and "3 requests" in stderr and "cost $" in stderr
+    assert API_KEY not in stdout + stderr
+    assert sorted(p.name for p in out.glob("part-*.parquet")) == [f"part-0000{i}.parquet" for i in range(3)]
+    assert pd.read_parquet(out)["id"].tolist() == list(range(5))
+
+
+# ----------------------------------------------------------------------------------- estimate
+
+
+def test_estimate_prints_tokens_requests_and_cost_without_sending(
+    csv_input: Path, server: FakeServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """estimate prints exact tokens, requests and cost (and the same as JSON); a run then sends that many requests."""
+    base = ["--base-url", server.url, "--api-key", API_KEY, "--max-inputs-per-request", 2]
+    code, stdout, _ = cli(capsys, "estimate", csv_input, "-c", "text", *base)
+    assert code == 0
+    total = sum(tokens(t) for t in DISTINCT)
+    assert f"tokens to send   {total}" in stdout
+    assert f"requests         {math.ceil(len(DISTINCT) / 2)}" in stdout
+    assert f"estimated cost   ${total * 0.02 / 1e6:,.4f}" in stdout
+    code, stdout, _ = cli(capsys, "estimate", csv_input, "-c", "text", *base, "--json")
+    assert code == 0
+    est = json.loads(stdout)
+    assert est["tokens"] == total and est["requests"] == 2 and est["rows"] == 5
+    assert (est["empty_rows"], est["duplicate_rows"], est["distinct_texts"]) == (1, 1, 3)
+    assert est["usd"] == pytest.approx(total * 0.02 / 1e6) and est["model"] == "text-embedding-3-small"
+    assert server.requests == []
+    code, _, _ = cli(capsys, "embed", csv_input, "-c", "text", "-o", tmp_path / "o.parquet", *base)
+    assert code == 0 and len(server.requests) == est["requests"]
+    code, stdout, _ = cli(capsys, "estimate", csv_input, "-c", "text", *base, "--json")
+    assert json.loads(stdout)["cache_hits"] == 3 and json.loads(stdout)["requests"] == 0
+
+
+# ------------------------------------------------------------------------------------ inspect
+
+
+def test_inspect_prints_schema_provenance_rows_dimension_and_nulls(
+    tmp_path: Path, csv_input: Path, server: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """inspect shows rows, every column's type, the vector dimension and null count, and the provenance."""
+    out = tmp_path / "out.parquet"
+    cli(capsys, "embed", csv_input, "-c", "text", "-o", out, "--base-url", server.url, "--api-key", API_KEY)
+    code, stdout, _ = cli(capsys, "inspect", out)
+    assert code == 0
+    assert f"{out}: 5 rows in 1 row group(s)" in stdout
+    for line in (
+        "  id: int64",
+        "  stars: int64",
+        f"  text_embedding: fixed_size_list<element: float>[{DIM}]",
+    ):
+        assert line in stdout
+    assert f"vector column text_embedding: dimension {DIM}, 1 null(s)" in stdout
+    assert "provenance:\n" in stdout
+    for line in (
+        "  model: text-embedding-3-small",
+        f"  base_url_host: 127.0.0.1:{server.port}",
+        "  source_column: text",
+    ):
+        assert line in stdout
+    code, stdout, _ = cli(capsys, "inspect", out, "--json")
+    info = json.loads(stdout)
+    assert info["rows"] == 5 and info["vector_columns"] == {"text_embedding": {"dimension": DIM, "nulls": 1}}
+    assert info["provenance"] == read_provenance(out) and info["columns"]["text"] in (
+        "string",
+        "large_string",
+    )
+
+
+# --------------------------------------------------------------------------------- exit codes
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["embed", "{csv}", "-c", "txt", "-o", "{tmp}/o.parquet"], "no column 'txt'"),
+        (["embed", "{tmp}/missing.csv", "-c", "text", "-o", "{tmp}/o.parquet"], "does not exist"),
+        (
+            ["embed", "{csv}", "-c", "text", "-o", "{tmp}/o.parquet", "--dimensions", "0"],
+            "dimensions must be",
+        ),
+        (["estimate", "{csv}", "-c", "txt"], "no column 'txt'"),
+        (["estimate", "{tmp}/missing.jsonl", "-c", "text"], "does not exist"),
+        (["inspect", "{tmp}/missing.parquet"], "no file"),
+        (["inspect", "{csv}"], "not a readable Parquet file"),
+    ],
+    ids=[
+        "embed-column",
+        "embed-file",
+        "embed-option",
+        "estimate-column",
+        "estimate-file",
+        "inspect-file",
+        "inspect-csv",
+    ],
+)
+def test_bad_input_exits_2(
+    tmp_path: Path,
+    csv_input: Path,
+    server: FakeServer,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    """A missing column or file, a bad option or a file that is not Parquet: exit 2 and one clear line, no traceback."""
+    args = [a.format(csv=csv_input, tmp=tmp_path) for a in argv]
+    if args[0] != "inspect":
+        args += ["--base-url", server.url, "--api-key", API_KEY]
+    code, stdout, stderr = cli(capsys, *args)
+    assert code == 2 and stdout == ""
+    assert stderr.startswith("embedframe: ") and message in stderr and "Traceback" not in stderr
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"), [("401", "HTTP 401"), ("400", "HTTP 400"), ("429_quota", "HTTP 429")]
+)
+def test_api_error_exits_3(
+    tmp_path: Path,
+    csv_input: Path,
+    server: FakeServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str,
+    status: str,
+) -> None:
+    """An error status the server will not change its mind about exits 3 with its message; the key from the env is not shown."""
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    server.inject(fault)
+    code, _, stderr = cli(
+        capsys, "embed", csv_input, "-c", "text", "-o", tmp_path / "o.parquet", "--base-url", server.url
+    )
+    assert code == 3 and stderr.startswith(f"embedframe: {status}") and "Traceback" not in stderr
+    assert len(server.requests) == 1 and not (tmp_path / "o.parquet").exists()
+
+
+def test_a_wrong_key_exits_3_without_printing_it(
+    tmp_path: Path, csv_input: Path, server: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key the server refuses gives exit 3, and the key given with --api-key is not in the output."""
+    wrong = "sk-wrong-KEY-fedcba9876543210"
+    code, stdout, stderr = cli(
+        capsys,
+        "embed",
+        csv_input,
+        "-c",
+        "text",
+        "-o",
+        tmp_path / "o.parquet",
+        "--base-url",
+        server.url,
+        "--api-key",
+        wrong,
+    )
+    assert code == 3 and "HTTP 401" in stderr
+    assert wrong not in stdout + stderr and wrong[8:] not in stdout + stderr
+
+
+def test_a_retry_after_beyond_max_retry_wait_exits_4(
+    tmp_path: Path, csv_input: Path, server: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 429 asking to wait an hour stops the job at once with exit 4 and says when to run again."""
+    server.inject(Fault("429", retry_after="3600"))
+    started = time.monotonic()
+    code, _, stderr = cli(
+        capsys,
+        "embed",
+        csv_input,
+        "-c",
+        "text",
+        "-o",
+        tmp_path / "o.parquet",
+        "--base-url",
+        server.url,
+        "--api-key",
+        API_KEY,
+    )
+    assert code == 4 and time.monotonic() - started < 10
+    assert "3600 s" in stderr and "run again after" in stderr and "run the same command again" in stderr
+
+
+def test_ctrl_c_exits_130_and_the_same_command_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGINT mid-run exits 130 with a resume hint; the same command then finishes, paying only for what was not received."""
+    src = tmp_path / "in.parquet"
+    texts = [f"interrupted text {i}" for i in range(200)]
+    pd.DataFrame({"text": texts}).to_parquet(src)
+    out = tmp_path / "out.parquet"
+    argv = [
+        "embed",
+        src,
+        "-c",
+        "text",
+        "-o",
+        out,
+        "--max-inputs-per-request",
+        2,
+        "--concurrency",
+        2,
+        "--no-progress",
+    ]
+    with FakeServer(dim=DIM, latency_s=0.05, api_key=API_KEY) as server:
+        proc = command(*argv, "--base-url", server.url, env={"OPENAI_API_KEY": API_KEY})
+        deadline = time.monotonic() + 60
+        while sum(r.status == 200 for r in list(server.requests)) < 10:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 130, stderr
+        assert (
+            "interrupted" in stderr and "run the same command again" in stderr and "Traceback" not in stderr
+        )
+        assert API_KEY not in stdout + stderr and not out.exists()
+        server.latency_s = 0.0
+        before = len(server.requests)
+        code, _, stderr = cli(capsys, *argv, "--base-url", server.url, "--api-key", API_KEY)
+        assert code == 0 and out.exists()
+        resent = len(server.requests) - before
+        inputs = [t for r in server.requests if r.status == 200 for t in r.inputs]
+    assert sorted(set(inputs)) == sorted(texts) and len(inputs) - len(set(inputs)) <= 2 * 2
+    assert f" {resent} requests, " in stderr and resent <= 100 - 10 + 2
+    assert np.array_equal(to_numpy(read_parquet(out)["text_embedding"]), embedframe_vectors(texts))
+
+
+def embedframe_vectors(texts: list[str]) -> np.ndarray:
+    return np.stack([vector_for_text(t, DIM) for t in texts])
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """--version prints the package version."""
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and embedframe.__version__ in capsys.readouterr().out

@@ -1,0 +1,446 @@
+"""Dask: the same call on a real two-process LocalCluster, against the loopback server."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+import embedframe
+from embedframe import EmbedConfig, to_numpy, vector_dtype
+from tests.support import API_KEY, DIM
+from tests.support.fakeserver import FakeServer, Fault, encoding, vector_for_text
+from tests.support.hookserver import HookedServer as TimedServer  # records arrival times
+
+dask = pytest.importorskip("dask")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+import embedframe.dask as edask  # noqa: E402  (after the skips: needs Dask)
+
+MODEL = "fake-embed"  # not in the model table: the vector size is learnt by a probe request
+
+
+def two_workers() -> Any:
+    """A LocalCluster of two worker processes (one thread each) on loopback."""
+    return distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=":0",  # a free port, never the default 8787
+        silence_logs=logging.ERROR,
+    )
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """The module's cluster and its client."""
+    with two_workers() as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def timed_server() -> Iterator[TimedServer]:
+    with TimedServer(dim=DIM, api_key=API_KEY) as srv:
+        yield srv
+
+
+@pytest.fixture
+def tserver(timed_server: TimedServer) -> Iterator[TimedServer]:
+    timed_server.reset()
+    timed_server.latency_s = 0.0
+    yield timed_server
+    timed_server.reset()
+    timed_server.latency_s = 0.0
+
+
+def cfg_for(server: FakeServer, **options: Any) -> EmbedConfig:
+    base: dict[str, Any] = {
+        "base_url": server.url,
+        "api_key": API_KEY,
+        "model": MODEL,
+        "progress": False,
+        "wait_initial": 0.01,
+        "wait_max": 0.05,
+    }
+    base.update(options)
+    return EmbedConfig(**base)
+
+
+def frame(n: int = 3000, distinct: int = 900, seed: int = 7) -> pd.DataFrame:
+    """Texts repeated across partitions, nulls, empties, one long text, and a whole partition without text."""
+    rng = np.random.default_rng(seed)
+    texts: list[Any] = [
+        f"review {k}: the item was {'good' if k % 3 else 'bad'}" for k in rng.integers(0, distinct, n)
+    ]
+    texts[3] = None
+    texts[11] = ""
+    texts[12] = "   "
+    texts[20] = " ".join(f"word{i}" for i in range(400))  # over max_input_tokens: chunked
+    texts[n // 2 : n // 2 + n // 6] = [None] * (n // 6)  # one partition of six has no text
+    index = pd.Index([f"r{i:05d}" for i in rng.permutation(n)], name="id")  # not sorted, not a range
+    return pd.DataFrame({"text": texts, "n": np.arange(n)}, index=index)
+
+
+def texts_of(n: int, size: int) -> list[str]:
+    """``n`` distinct texts of exactly ``size`` tokens each."""
+    count = lambda text: len(encoding().encode_ordinary(text))  # noqa: E731
+    out = [f"{i} " + "hello world " * ((size - 1) // 2) for i in range(n)]
+    out = [t if count(t) == size else t + "x" * (size - count(t)) for t in out]
+    assert all(count(t) == size for t in out)
+    return out
+
+
+# ------------------------------------------------------------------------- no cluster needed
+
+
+def test_importing_embedframe_does_not_import_dask() -> None:
+    """`import embedframe` (and embedframe.dask) never imports Dask; ddf.embed appears when Dask is imported."""
+    code = (
+        "import sys, embedframe, embedframe.dask\n"
+        "assert 'dask' not in sys.modules, 'dask was imported'\n"
+        "import dask.dataframe as dd, pandas as pd\n"
+        "ddf = dd.from_pandas(pd.DataFrame({'t': ['a']}), npartitions=1)\n"
+        "assert type(ddf.embed).__name__ == 'DaskEmbedAccessor'\n"
+        "assert type(ddf.t.embed).__name__ == 'DaskSeriesEmbedAccessor'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_without_dask_the_core_imports_and_the_dask_api_says_what_to_install() -> None:
+    """With Dask missing, embedframe.dask imports, registers nothing, and its functions raise ConfigError."""
+    code = (
+        "import sys\n"
+        "sys.modules['dask'] = None\n"
+        "import embedframe, embedframe.dask as e\n"
+        "try:\n"
+        "    e.embed_column(object(), 'text')\n"
+        "except embedframe.ConfigError as err:\n"
+        "    assert 'dask' in str(err).lower(), err\n"
+        "else:\n"
+        "    raise AssertionError('no error')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_rate_limits_are_split_into_shares() -> None:
+    """RPM/TPM are divided among the workers; every share still fits one full-size input."""
+    cfg = EmbedConfig(base_url="http://127.0.0.1:9/v1", requests_per_minute=3000, tokens_per_minute=1_000_000)
+    split, shares = edask._share_limits(cfg, 4)
+    assert shares == 4
+    assert (split.requests_per_minute, split.tokens_per_minute) == (750, 250_000)
+    _, shares = edask._share_limits(cfg.replace(tokens_per_minute=20_000), 8)
+    assert shares == 2  # 20,000 / 8191-token inputs
+    assert edask._share_limits(cfg.replace(requests_per_minute=None, tokens_per_minute=None), 4) == (
+        cfg.replace(requests_per_minute=None, tokens_per_minute=None),
+        0,
+    )
+
+
+def test_cache_location_is_a_path_or_an_fsspec_url(tmp_path: Path) -> None:
+    """A file:// URL becomes a local path, an object-store URL travels as it is, an unknown scheme is refused."""
+    cfg = edask._job_config(None, {"base_url": "http://127.0.0.1:9/v1", "cache": (tmp_path / "c").as_uri()})
+    assert cfg.cache == str(tmp_path / "c")
+    cfg = edask._job_config(None, {"base_url": "http://127.0.0.1:9/v1", "cache": "memory://bucket/vectors"})
+    assert cfg.cache == "memory://bucket/vectors"
+    with pytest.raises(embedframe.ConfigError, match=r"nosuchfs://"):
+        edask._job_config(None, {"base_url": "http://127.0.0.1:9/v1", "cache": "nosuchfs://bucket/vectors"})
+
+
+# ---------------------------------------------------------------------------- on the cluster
+
+
+def test_matches_pandas_row_for_row_and_sends_each_text_once(client: Any, tserver: TimedServer) -> None:
+    """A 3,000-row frame on 2 workers equals the pandas accessor's output; each distinct input is sent once."""
+    pdf = frame()
+    ddf = dd.from_pandas(pdf, npartitions=6, sort=False)
+    cfg = cfg_for(tserver, max_input_tokens=128, max_inputs_per_request=100)
+
+    out = ddf.embed.column("text", config=cfg)
+    assert out.npartitions == ddf.npartitions
+    assert out._meta["text_embedding"].dtype == vector_dtype(DIM)
+    got = out.compute()
+    sent = Counter(tserver.ok_inputs())
+    assert max(sent.values()) == 1  # the probe's text included: it was cached, then reused
+
+    tserver.reset()
+    expected = ddf.compute().embed.column("text", config=cfg.replace(cache=False))
+    pd.testing.assert_frame_equal(got, expected)
+    assert Counter(tserver.ok_inputs()) == sent  # exactly what one machine sends
+    assert got["text_embedding"].dtype == vector_dtype(DIM)
+    parts = out.map_partitions(len).compute().tolist()
+    assert parts == ddf.map_partitions(len).compute().tolist()
+    assert got.attrs["embedframe"]["requests"] >= 1
+    assert got.attrs[embedframe.api.PROVENANCE_ATTR]["text_embedding"]["dimensions"] == DIM
+
+    rows = np.flatnonzero(got["text"].notna() & (got["text"].str.strip() != "")).tolist()
+    short = [i for i in rows if i != 20][:50]
+    vectors = to_numpy(got["text_embedding"].iloc[short])
+    np.testing.assert_array_equal(
+        vectors, np.stack([vector_for_text(got["text"].iloc[i], DIM) for i in short])
+    )
+
+    tserver.reset()
+    again = ddf.embed.column("text", config=cfg).compute()  # a rerun pays for nothing
+    pd.testing.assert_frame_equal(again, got)
+    streamed = ddf.embed.column("text", config=cfg, dedupe="partition").compute()
+    pd.testing.assert_frame_equal(streamed, got, check_like=False)
+    series = ddf["text"].embed(config=cfg).compute()
+    pd.testing.assert_series_equal(series, got["text_embedding"])
+    assert tserver.requests == []
+
+
+def test_estimate_on_the_cluster_matches_pandas_and_sends_nothing(client: Any, tserver: TimedServer) -> None:
+    """ddf.embed.estimate equals the pandas estimate (requests at least as many) without any request."""
+    pdf = frame(n=1200, distinct=400, seed=3)
+    ddf = dd.from_pandas(pdf, npartitions=4, sort=False)
+    cfg = cfg_for(tserver, max_input_tokens=128, max_inputs_per_request=50)
+    ours = ddf.embed.estimate("text", config=cfg)
+    theirs = ddf.compute().embed.estimate("text", config=cfg)
+    assert tserver.requests == []
+    mine, ref = ours.as_dict(), theirs.as_dict()
+    assert mine.pop("requests") >= ref.pop("requests")
+    assert mine == ref
+    assert ours.tokens > 0 and ours.cache_hits == 0
+
+    per_partition = ddf.embed.estimate("text", config=cfg, dedupe="partition")
+    assert per_partition.rows == ours.rows
+    assert per_partition.distinct_texts > ours.distinct_texts  # texts shared by partitions count once each
+
+
+def test_to_parquet_writes_what_pandas_writes(client: Any, tserver: TimedServer, tmp_path: Path) -> None:
+    """One file per partition, same vector schema and footer as pandas; pandas, pyarrow and Dask read it back."""
+    pdf = frame(n=600, distinct=200, seed=5)
+    ddf = dd.from_pandas(pdf, npartitions=3, sort=False)
+    out = ddf.embed.column("text", config=cfg_for(tserver, max_input_tokens=128))
+    target = tmp_path / "out"
+    out.embed.to_parquet(target)
+    files = sorted(p.name for p in target.iterdir())
+    assert files == ["part.00000.parquet", "part.00001.parquet", "part.00002.parquet"]
+
+    whole = out.compute()
+    single = tmp_path / "single.parquet"
+    whole.embed.to_parquet(single)
+    assert pq.read_schema(target / files[0]).field("text_embedding") == pq.read_schema(single).field(
+        "text_embedding"
+    )
+    provenance = embedframe.read_provenance(target / files[1])
+    assert provenance["dimensions"] == DIM and provenance["vector_column"] == "text_embedding"
+
+    back = pd.concat([embedframe.read_parquet(target / f) for f in files])
+    pd.testing.assert_frame_equal(back, embedframe.read_parquet(single))  # as pandas' own file reads back
+    np.testing.assert_array_equal(to_numpy(back["text_embedding"]), to_numpy(whole["text_embedding"]))
+    assert back["text_embedding"].dtype == vector_dtype(DIM)
+    assert len(pd.read_parquet(target)) == len(whole)
+    assert dd.read_parquet(target).map_partitions(len).compute().sum() == len(whole)
+    pattern = str(target / "*.parquet")
+    with contextlib.suppress(ImportError):
+        import polars as pl
+
+        assert pl.read_parquet(pattern)["text_embedding"].dtype == pl.Array(pl.Float32, DIM)
+    with contextlib.suppress(ImportError):
+        import duckdb
+
+        assert duckdb.sql(f"select count(*) from read_parquet('{pattern}')").fetchall() == [(len(whole),)]
+
+    with pytest.raises(embedframe.InputError, match="overwrite=True"):
+        out.embed.to_parquet(target)
+    out.embed.to_parquet(target, overwrite=True)
+
+
+def test_details_and_bad_rows_as_on_pandas(client: Any, tserver: TimedServer) -> None:
+    """details=True gives pandas' per-row columns; a non-string value raises InputTypeError before any request."""
+    pdf = frame(n=400, distinct=100, seed=9)
+    ddf = dd.from_pandas(pdf, npartitions=4, sort=False)
+    cfg = cfg_for(tserver, max_input_tokens=128)
+    got = ddf.embed.column("text", config=cfg, details=True, vector_size=DIM).compute()
+    expected = ddf.compute().embed.column("text", config=cfg.replace(cache=False), details=True)
+    pd.testing.assert_frame_equal(got, expected)
+
+    tserver.reset()
+    bad = pdf.astype({"text": object})
+    bad.iloc[350, 0] = 12345
+    with dask.config.set({"dataframe.convert-string": False}):  # else Dask makes the int a string
+        bad_ddf = dd.from_pandas(bad, npartitions=4, sort=False)
+    with pytest.raises(embedframe.InputTypeError, match=r"int"):
+        bad_ddf.embed.column("text", config=cfg, vector_size=DIM).compute()
+    assert tserver.requests == []
+
+
+def test_vectors_of_another_size_than_the_graph_expects_raise(client: Any, tserver: TimedServer) -> None:
+    """A server whose vectors differ from the model table's size stops the job with a ResponseError naming vector_size=."""
+    ddf = dd.from_pandas(pd.DataFrame({"text": ["one", "two", "three"]}), npartitions=2)
+    out = ddf.embed.column("text", config=cfg_for(tserver, model="text-embedding-3-small"))
+    assert out._meta["text_embedding"].dtype == vector_dtype(1536)  # from the model table
+    with pytest.raises(embedframe.ResponseError, match="vector_size="):
+        out.compute()
+
+
+def test_api_errors_reach_the_client_as_themselves(client: Any, tserver: TimedServer) -> None:
+    """A 401 on a worker raises AuthenticationError (status 401) in the caller."""
+    ddf = dd.from_pandas(pd.DataFrame({"text": ["a", "b", "c", "d"]}), npartitions=2)
+    cfg = cfg_for(tserver, api_key="sk-wrong-key-0123456789")
+    with pytest.raises(embedframe.AuthenticationError) as caught:
+        ddf.embed.column("text", config=cfg, vector_size=DIM).compute()
+    assert caught.value.status == 401
+
+
+def test_global_token_limit_holds_across_both_workers(client: Any, tserver: TimedServer) -> None:
+    """At the server, the 2-worker job's tokens never exceed one minute's budget plus its refill (as on one machine)."""
+    tpm = 6000  # after the first minute's budget, 100 tokens a second for the whole cluster
+    texts = texts_of(330, 20)  # 6,600 tokens: 600 over the budget, so at least 6 s of waiting
+    ddf = dd.from_pandas(pd.DataFrame({"text": texts}), npartitions=6)
+    cfg = cfg_for(
+        tserver, tokens_per_minute=tpm, max_input_tokens=512, max_inputs_per_request=10, concurrency=4
+    )
+    with distributed.get_task_stream(client) as stream:
+        out = ddf.embed.column("text", config=cfg, vector_size=DIM).compute()
+    np.testing.assert_array_equal(
+        to_numpy(out["text_embedding"]), np.stack([vector_for_text(t, DIM) for t in texts])
+    )
+    embedding = [t for t in stream.data if "embed_texts" in t["key"][0]]
+    assert len({t["worker"] for t in embedding}) == 2
+
+    got = sorted((t, r.total_tokens) for t, r in tserver.arrivals)
+    assert sum(n for _, n in got) == 6600
+    t0, total = got[0][0], 0
+    for t, n in got:
+        total += n
+        allowed = tpm + tpm / 60 * (t - t0 + 0.5)  # 0.5 s: from taking the budget to arriving
+        assert total <= allowed, f"{total} tokens arrived by t+{t - t0:.2f}s, more than {allowed:.0f}"
+    assert got[-1][0] - t0 >= 600 / 100 * 0.9, "the budget made the job wait"
+
+
+def test_a_429_pauses_every_worker(client: Any, tserver: TimedServer) -> None:
+    """A 429 with Retry-After heard by one worker pauses the other too: nothing reaches the server until it is over."""
+    tserver.latency_s = 0.03
+    texts = [f"pause text {i}" for i in range(480)]
+    ddf = dd.from_pandas(pd.DataFrame({"text": texts}), npartitions=4)
+    tserver.fault_at(12, fault=Fault("429", retry_after="2"))
+    cfg = cfg_for(tserver, max_inputs_per_request=4, concurrency=1, max_retry_wait=10)
+    with distributed.get_task_stream(client) as stream:
+        out = ddf.embed.column("text", config=cfg, vector_size=DIM).compute()
+    np.testing.assert_array_equal(
+        to_numpy(out["text_embedding"]), np.stack([vector_for_text(t, DIM) for t in texts])
+    )
+    assert len({t["worker"] for t in stream.data if "embed_texts" in t["key"][0]}) == 2
+    [t429] = [t for t, r in tserver.arrivals if r.status == 429]
+    during = [t - t429 for t, _ in tserver.arrivals if t429 + 0.5 < t < t429 + 1.9]
+    assert not during, f"requests arrived during the pause, at +{[round(d, 2) for d in during]} s"
+    assert any(t > t429 + 1.9 for t, _ in tserver.arrivals), "the job went on after the pause"
+
+
+def test_share_budget_refills_and_carries_debt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A share's bucket starts full, refills at its rate, and a job larger than a minute leaves debt."""
+    now = [1000.0]
+    fake = types.SimpleNamespace(monotonic=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    monkeypatch.setattr(edask, "time", fake)
+    bucket = edask._Bucket(60)  # one a second
+    bucket.take(60)
+    assert now[0] == 1000.0  # a full minute at once
+    bucket.take(30)
+    assert now[0] == pytest.approx(1030.0)
+    bucket.take(120)  # more than the bucket: waits for a full one, then owes 60
+    assert now[0] == pytest.approx(1090.0)
+    bucket.take(1)
+    assert now[0] == pytest.approx(1151.0)
+
+
+def test_killed_worker_still_gives_the_complete_output(client: Any, tserver: TimedServer) -> None:
+    """SIGKILL of a worker mid-job: Dask recomputes its tasks, the cache spares what was paid, the output is whole."""
+    tserver.latency_s = 0.1
+    n = 1600
+    pdf = pd.DataFrame({"text": [f"survivor text {i}" for i in range(n)]}, index=np.arange(n) * 3)
+    ddf = dd.from_pandas(pdf, npartitions=8)
+    cfg = cfg_for(tserver, max_inputs_per_request=10, concurrency=2)
+    future = client.compute(ddf.embed.column("text", config=cfg, vector_size=DIM))
+
+    deadline = time.monotonic() + 30
+    while len(tserver.requests) < 40 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not future.done(), "the job ended before a worker could be killed"
+    victim = next(iter(client.run(os.getpid).values()))
+    os.kill(victim, signal.SIGKILL)
+    killed_at = len(tserver.requests)
+
+    got = future.result(timeout=120)
+    assert killed_at < len(tserver.requests)  # work went on after the kill
+    expected = np.stack([vector_for_text(t, DIM) for t in pdf["text"]])
+    assert got.index.equals(pdf.index)
+    np.testing.assert_array_equal(to_numpy(got["text_embedding"]), expected)
+    sent = Counter(tserver.ok_inputs())
+    assert set(sent) == set(pdf["text"])
+    resent = sum(c - 1 for c in sent.values())
+    assert resent <= 2 * 10  # at most the killed worker's requests in flight (concurrency x batch)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts it
+
+
+def test_cache_on_s3_resumes_on_a_fresh_cluster(client: Any, tserver: TimedServer, s3_server: Any) -> None:
+    """A job with its cache in an S3 bucket, run again on a new cluster (new worker processes), sends nothing."""
+    pdf = frame(n=600, distinct=200, seed=11)
+    ddf = dd.from_pandas(pdf, npartitions=4, sort=False)
+    cfg = cfg_for(
+        tserver,
+        max_input_tokens=128,
+        cache=f"s3://{s3_server.new_bucket()}/vectors",
+        cache_storage_options=s3_server.options,
+    )
+    first = ddf.embed.column("text", config=cfg, vector_size=DIM).compute()
+    assert tserver.requests and max(Counter(tserver.ok_inputs()).values()) == 1
+
+    tserver.reset()
+    with two_workers() as cluster, distributed.Client(cluster, set_as_default=False) as fresh:
+        again = fresh.compute(ddf.embed.column("text", config=cfg, vector_size=DIM)).result(timeout=120)
+    assert tserver.requests == []
+    pd.testing.assert_frame_equal(again, first)
+
+
+def test_to_parquet_on_s3_reads_back_equal(
+    client: Any, tserver: TimedServer, s3_server: Any, tmp_path: Path
+) -> None:
+    """ddf.embed.to_parquet('s3://...') writes one object per partition that reads back equal; parts there need overwrite=True."""
+    import s3fs
+
+    pdf = frame(n=300, distinct=100, seed=13)
+    out = dd.from_pandas(pdf, npartitions=3, sort=False).embed.column(
+        "text", config=cfg_for(tserver, max_input_tokens=128), vector_size=DIM
+    )
+    url = f"s3://{s3_server.new_bucket()}/out/"
+    out.embed.to_parquet(url, storage_options=s3_server.options)
+    fs = s3fs.S3FileSystem(**s3_server.options)
+    files = sorted(fs.ls(url, detail=False))
+    assert [f.rpartition("/")[2] for f in files] == [f"part.{i:05d}.parquet" for i in range(3)]
+    for f in files:
+        fs.get_file(f, str(tmp_path / f.rpartition("/")[2]))
+    back = pd.concat([embedframe.read_parquet(tmp_path / f.rpartition("/")[2]) for f in files])
+    whole = out.compute()
+    np.testing.assert_array_equal(to_numpy(back["text_embedding"]), to_numpy(whole["text_embedding"]))
+    pd.testing.assert_frame_equal(  # string dtypes' NA flavour differs after a Parquet round trip
+        back.drop(columns="text_embedding"),
+        whole.drop(columns="text_embedding"),
+        check_dtype=False,
+        check_index_type=False,
+    )
+    assert len(pd.read_parquet(url, storage_options=s3_server.options)) == len(whole)
+
+    with pytest.raises(embedframe.InputError, match="overwrite=True"):
+        out.embed.to_parquet(url, storage_options=s3_server.options)
+    out.partitions[:2].embed.to_parquet(url, storage_options=s3_server.options, overwrite=True)
+    assert len(fs.ls(url, detail=False, refresh=True)) == 2  # the old parts went first

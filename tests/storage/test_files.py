@@ -1,0 +1,393 @@
+"""Embedded frames and files on disk: df.embed.to_parquet, and embed_file streaming Parquet, CSV and JSONL."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import embedframe
+from embedframe import EmbedConfig, InputError, read_parquet, read_provenance, to_numpy, write_parquet
+from embedframe.files import MANIFEST, read_batches
+from tests.support import API_KEY, DIM
+from tests.support.fakeserver import FakeServer, vector_for_text
+
+
+def expected(texts: list[Any], dim: int = DIM) -> np.ndarray:
+    """The vectors the server gives ``texts`` (NaN rows, as to_numpy gives null rows, where there is no text)."""
+    nan = np.full(dim, np.nan, dtype=np.float32)
+    return np.stack([vector_for_text(t, dim) if isinstance(t, str) and t.strip() else nan for t in texts])
+
+
+def same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit-for-bit equal vectors (null rows are NaN in both)."""
+    return bool(np.array_equal(a, b, equal_nan=True))
+
+
+def frame(n: int, *, offset: int = 0) -> pd.DataFrame:
+    """A frame with a text column between other columns of several types, some rows null."""
+    texts: list[str | None] = [
+        f"review {i + offset}: the product was {('good', 'bad', 'fine')[i % 3]}" for i in range(n)
+    ]
+    for i in range(3, n, 7):
+        texts[i] = None
+    return pd.DataFrame(
+        {
+            "id": np.arange(offset, offset + n, dtype=np.int64),
+            "text": texts,
+            "stars": (np.arange(n) % 5 + 1).astype(np.int64),
+            "score": np.arange(n) * 0.25,
+            "tag": [f"t{i % 4}" for i in range(n)],
+        }
+    )
+
+
+def write_input(df: pd.DataFrame, path: Path) -> Path:
+    if path.suffix == ".parquet":
+        df.to_parquet(path, index=False)
+    elif path.suffix == ".csv":
+        df.to_csv(path, index=False)
+    else:
+        df.to_json(path, orient="records", lines=True)
+    return path
+
+
+def vectors_of(path: Path, column: str = "text_embedding") -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """A file's frame (through embedframe.read_parquet), its vector matrix and its valid mask."""
+    back = read_parquet(path)
+    return back, to_numpy(back[column]), back[column].notna().to_numpy()
+
+
+def plain_texts(values: Any) -> list[str | None]:
+    """Texts with empty strings as None (a CSV cannot tell the two apart)."""
+    return [v if isinstance(v, str) and v else None for v in values]
+
+
+# ------------------------------------------------------------------------ df.embed.to_parquet
+
+
+def test_embedded_frame_to_parquet_reads_back_in_every_reader(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig
+) -> None:
+    """df.embed then .embed.to_parquet gives a file pandas, pyarrow, polars, DuckDB and read_parquet all read exactly."""
+    pl = pytest.importorskip("polars")
+    duckdb = pytest.importorskip("duckdb")
+    df = frame(12)
+    out = df.embed("text", config=config)
+    path = tmp_path / "out.parquet"
+    out.embed.to_parquet(path)
+    valid = df["text"].notna().to_numpy()
+    m = expected(df["text"].tolist())
+
+    plain = pd.read_parquet(path)
+    assert list(plain.columns) == [*df.columns, "text_embedding"]
+    pd.testing.assert_frame_equal(plain[df.columns], df)
+    assert all(plain["text_embedding"].iloc[i] is None for i in np.flatnonzero(~valid))
+    assert np.array_equal(np.stack(plain["text_embedding"][valid].tolist()), m[valid])
+
+    table = pq.read_table(path)
+    assert table.schema.field("text_embedding").type.equals(pa.list_(pa.float32(), DIM))
+    vec = table.column("text_embedding").combine_chunks()
+    assert vec.is_valid().to_numpy(zero_copy_only=False).tolist() == valid.tolist()
+
+    polars_frame = pl.read_parquet(path)
+    assert polars_frame.schema["text_embedding"] == pl.Array(pl.Float32, DIM)
+    assert polars_frame["id"].to_list() == df["id"].tolist()
+    assert same(polars_frame["text_embedding"].to_numpy()[valid], m[valid])
+
+    rows = duckdb.connect().sql(f"select id, text_embedding from '{path}' order by id").fetchall()
+    assert [r[0] for r in rows] == df["id"].tolist()
+    got = [r[1] for r in rows]
+    assert all(got[i] is None for i in np.flatnonzero(~valid))
+    assert np.array_equal(np.array([got[i] for i in np.flatnonzero(valid)], dtype=np.float32), m[valid])
+
+    back = read_parquet(path)
+    assert back["text_embedding"].dtype == embedframe.vector_dtype(DIM)
+    assert same(to_numpy(back["text_embedding"]), to_numpy(out["text_embedding"]))
+    pd.testing.assert_frame_equal(back[df.columns], df)
+
+
+def test_provenance_of_the_run_is_in_the_file_and_no_key_is(
+    tmp_path: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file records model, dimensions and the server's host from the run; the key (arg or env) is nowhere in its bytes."""
+    df = frame(6)
+    out = df.embed("text", base_url=server.url, api_key=API_KEY, dimensions=8, progress=False)
+    out.embed.to_parquet(tmp_path / "accessor.parquet")
+    write_parquet(out, tmp_path / "function.parquet")
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    df.embed("text", base_url=server.url, progress=False).embed.to_parquet(tmp_path / "env.parquet")
+    for name in ("accessor", "function", "env"):
+        path = tmp_path / f"{name}.parquet"
+        prov = read_provenance(path)
+        assert prov["model"] == "text-embedding-3-small"
+        assert prov["dimensions"] == (DIM if name == "env" else 8)
+        assert prov["base_url_host"] == f"127.0.0.1:{server.port}"
+        assert prov["source_column"] == "text" and prov["vector_column"] == "text_embedding"
+        assert prov["encoding"] == "cl100k_base" and prov["long_text"] == "chunk"
+        data = path.read_bytes()
+        for secret in (API_KEY, API_KEY[3:], "SECRET-0123"):
+            assert secret.encode() not in data, (name, secret)
+    assert read_provenance(tmp_path / "accessor.parquet") == read_provenance(tmp_path / "function.parquet")
+
+
+# ------------------------------------------------------------------------------ embed_file
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+@pytest.mark.parametrize("single", [True, False], ids=["one-file", "folder"])
+def test_embed_file_carries_every_column_in_order(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig, suffix: str, single: bool
+) -> None:
+    """Parquet, CSV and JSONL inputs give one .parquet file or a folder of parts: all columns, row order, right vectors."""
+    df = frame(23)
+    src = write_input(df, tmp_path / f"in{suffix}")
+    dst = tmp_path / ("out.parquet" if single else "out")
+    stats = embedframe.embed_file(src, dst, column="text", batch_rows=5, config=config)
+    assert (stats.rows, stats.parts_written, stats.parts_skipped) == (23, 5, 0)
+    if single:
+        assert stats.outputs == [str(dst)] and dst.is_file()
+        assert not (tmp_path / "out.parquet.parts").exists()
+        back, m, valid = vectors_of(dst)
+    else:
+        parts = sorted(dst.glob("part-*.parquet"))
+        assert stats.outputs == [str(p) for p in parts] and len(parts) == 5
+        assert [pq.ParquetFile(p).metadata.num_rows for p in parts] == [5, 5, 5, 5, 3]
+        back = pd.concat([read_parquet(p) for p in parts], ignore_index=True)
+        m, valid = to_numpy(back["text_embedding"]), back["text_embedding"].notna().to_numpy()
+        assert len(pd.read_parquet(dst)) == 23  # the folder reads as one dataset
+    assert list(back.columns) == [*df.columns, "text_embedding"]
+    for name in ("id", "stars", "score", "tag"):
+        assert back[name].tolist() == df[name].tolist(), name
+    assert plain_texts(back["text"]) == plain_texts(df["text"])
+    assert valid.tolist() == df["text"].notna().tolist()
+    assert same(m, expected(df["text"].tolist()))
+    assert sorted(server.ok_inputs()) == sorted(set(df["text"].dropna()))
+
+
+def test_csv_text_that_looks_like_numbers_stays_text(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig
+) -> None:
+    """A CSV text column of digits is embedded as text, not refused as integers."""
+    src = tmp_path / "codes.csv"
+    src.write_text("code,text\n1,42\n2,007\n3,3.5\n")
+    out = tmp_path / "out.parquet"
+    embedframe.embed_file(src, out, column="text", config=config)
+    back, m, _ = vectors_of(out)
+    assert back["text"].tolist() == ["42", "007", "3.5"] and back["code"].tolist() == [1, 2, 3]
+    assert same(m, expected(["42", "007", "3.5"]))
+
+
+def test_csv_whose_types_change_after_the_first_block_is_an_input_error(tmp_path: Path) -> None:
+    """A CSV column whose later values break the type guessed from the first 4 MiB raises InputError, not an Arrow error."""
+    src = tmp_path / "big.csv"
+    lines = "".join(f"{i},text {i}\n" for i in range(400_000))
+    src.write_text(f"code,text\n{lines}not-a-number,last\n")
+    with pytest.raises(InputError, match="types are guessed"):
+        for _ in read_batches(src, batch_rows=1_000_000, text_column="text"):
+            pass
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_reader_yields_batches_of_batch_rows(tmp_path: Path, suffix: str) -> None:
+    """read_batches gives the input batch_rows rows at a time (the last shorter), in order, for each format."""
+    df = frame(23)
+    src = write_input(df, tmp_path / f"in{suffix}")
+    batches = list(read_batches(src, batch_rows=4, text_column="text"))
+    assert [len(b) for b in batches] == [4, 4, 4, 4, 4, 3]
+    assert pd.concat(batches, ignore_index=True)["id"].tolist() == df["id"].tolist()
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_streaming_embeds_and_writes_one_batch_at_a_time(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig, suffix: str
+) -> None:
+    """on_part runs once per batch; when part k is written, only batches 0..k have been sent and k+1 parts exist."""
+    n, rows = 26, 6
+    df = frame(n)
+    df["text"] = [f"distinct text {i}" for i in range(n)]
+    src = write_input(df, tmp_path / f"in{suffix}")
+    dst = tmp_path / "out"
+    calls: list[tuple[int, int]] = []
+
+    def on_part(number: int, count: int) -> None:
+        calls.append((number, count))
+        assert len(list(dst.glob("part-*.parquet"))) == number + 1
+        sent = set(server.ok_inputs())
+        assert sent == set(df["text"][: number * rows + count])
+
+    stats = embedframe.embed_file(src, dst, column="text", batch_rows=rows, on_part=on_part, config=config)
+    assert calls == [(0, 6), (1, 6), (2, 6), (3, 6), (4, 2)]
+    assert stats.parts_written == math.ceil(n / rows)
+    assert all(pq.ParquetFile(p).metadata.num_rows <= rows for p in dst.glob("part-*.parquet"))
+
+
+def test_on_part_failure_then_rerun_resumes_without_duplicates(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig
+) -> None:
+    """A job stopped after part 1 resumes from part 2: no duplicate rows, same file as a clean run, nothing paid twice."""
+    df = frame(30)
+    df["text"] = [f"resumable {i}" for i in range(30)]
+    src = write_input(df, tmp_path / "in.parquet")
+    dst = tmp_path / "out.parquet"
+
+    def stop_after_part_1(number: int, rows: int) -> None:
+        if number == 1:
+            raise RuntimeError("stopped on purpose")
+
+    with pytest.raises(RuntimeError, match="on purpose"):
+        embedframe.embed_file(src, dst, column="text", batch_rows=8, on_part=stop_after_part_1, config=config)
+    assert not dst.exists()
+    assert sorted(p.name for p in (tmp_path / "out.parquet.parts").glob("part-*")) == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+    ]
+    first = len(server.ok_inputs())
+    stats = embedframe.embed_file(src, dst, column="text", batch_rows=8, config=config)
+    assert (stats.parts_skipped, stats.parts_written, stats.rows) == (2, 2, 30)
+    assert first == 16 and len(server.ok_inputs()) == 30
+    assert sorted(server.ok_inputs()) == sorted(df["text"])  # every text paid once
+
+    clean = tmp_path / "clean.parquet"
+    embedframe.embed_file(src, clean, column="text", batch_rows=8, config=config.replace(cache=False))
+    resumed, m, _ = vectors_of(dst)
+    reference, m_clean, _ = vectors_of(clean)
+    assert resumed["id"].tolist() == list(range(30))
+    pd.testing.assert_frame_equal(
+        resumed.drop(columns="text_embedding"), reference.drop(columns="text_embedding")
+    )
+    assert same(m, m_clean) and same(m, expected(df["text"].tolist()))
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"column": "tag"}, "column"),
+        ({"model": "text-embedding-3-large"}, "model"),
+        ({"dimensions": 8}, "dimensions"),
+        ({"output": "vec"}, "output"),
+        ({"batch_rows": 5}, "batch_rows"),
+    ],
+)
+@pytest.mark.parametrize("single", [True, False], ids=["one-file", "folder"])
+def test_a_changed_job_into_the_same_output_is_refused_unless_overwrite(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig, change: dict[str, Any], named: str, single: bool
+) -> None:
+    """Unfinished parts of one job are never mixed with another's: a clear InputError naming the change, or overwrite=True."""
+    df = frame(20)
+    src = write_input(df, tmp_path / "in.parquet")
+    dst = tmp_path / ("out.parquet" if single else "out")
+    parts = tmp_path / "out.parquet.parts" if single else dst
+    job: dict[str, Any] = {"column": "text", "batch_rows": 8}
+
+    def stop(number: int, rows: int) -> None:
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        embedframe.embed_file(src, dst, on_part=stop, config=config, **job)
+    assert (parts / "part-00000.parquet").exists()
+    changed = {**job, **change}
+    with pytest.raises(InputError, match=rf"different job \(changed: [^)]*\b{named}\b.*overwrite=True"):
+        embedframe.embed_file(src, dst, config=config, **changed)
+    assert (parts / "part-00000.parquet").exists()  # the refused call touched nothing
+    stats = embedframe.embed_file(src, dst, overwrite=True, config=config, **changed)
+    assert stats.parts_skipped == 0 and stats.rows == 20
+    name = changed.get("output", f"{changed['column']}_embedding")
+    files = [dst] if single else sorted(dst.glob("part-*.parquet"))
+    assert all(pq.read_schema(f).names == [*df.columns, name] for f in files)
+    if not single:
+        assert json.loads((parts / MANIFEST).read_text())["column"] == changed["column"]
+
+
+def test_a_finished_one_file_output_is_not_replaced_without_overwrite(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig
+) -> None:
+    """Embedding into an existing OUT.parquet is refused; overwrite=True replaces it."""
+    src = write_input(frame(5), tmp_path / "in.parquet")
+    dst = tmp_path / "out.parquet"
+    embedframe.embed_file(src, dst, column="text", config=config)
+    with pytest.raises(InputError, match=r"exists.*overwrite=True"):
+        embedframe.embed_file(src, dst, column="text", config=config)
+    embedframe.embed_file(src, dst, column="text", output="v", overwrite=True, config=config)
+    assert "v" in pq.read_schema(dst).names
+
+
+def test_a_job_that_failed_before_its_first_part_does_not_block_the_corrected_one(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig
+) -> None:
+    """A typo in the column (or a missing input) fails with InputError, and the corrected rerun is not refused."""
+    src = write_input(frame(6), tmp_path / "in.csv")
+    dst = tmp_path / "out.parquet"
+    with pytest.raises(InputError, match="does not exist"):
+        embedframe.embed_file(tmp_path / "missing.csv", dst, column="text", config=config)
+    assert list(tmp_path.iterdir()) == [src]
+    with pytest.raises(InputError, match="no column 'txt'"):
+        embedframe.embed_file(src, dst, column="txt", config=config)
+    stats = embedframe.embed_file(src, dst, column="text", config=config)
+    assert stats.rows == 6 and dst.is_file()
+
+
+def test_a_file_that_is_not_parquet_is_an_input_error(tmp_path: Path, config: EmbedConfig) -> None:
+    """A .parquet input that is not Parquet raises InputError naming it."""
+    src = tmp_path / "in.parquet"
+    src.write_text("text\nhello\n")
+    with pytest.raises(InputError, match="not a readable Parquet file"):
+        embedframe.embed_file(src, tmp_path / "out.parquet", column="text", config=config)
+
+
+def test_embed_file_writes_provenance_and_no_key(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig
+) -> None:
+    """The merged file carries the job's provenance (model, dimensions, host) and none of the key's bytes."""
+    src = write_input(frame(9), tmp_path / "in.jsonl")
+    dst = tmp_path / "out.parquet"
+    embedframe.embed_file(src, dst, column="text", batch_rows=4, config=config)
+    prov = read_provenance(dst)
+    assert prov["model"] == "text-embedding-3-small" and prov["dimensions"] == DIM
+    assert prov["base_url_host"] == f"127.0.0.1:{server.port}"
+    assert API_KEY.encode() not in dst.read_bytes()
+
+
+@pytest.mark.parametrize("model", ["text-embedding-3-small", "my-self-hosted-model"])
+def test_batches_without_text_get_null_vectors_of_the_same_size(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig, model: str
+) -> None:
+    """Batches with no text (nulls sorted last) get null vectors the size of the others, also after a resume."""
+    texts = ["one", "two", "three", "four", None, "", "  ", None, None, ""]
+    src = write_input(pd.DataFrame({"id": range(10), "text": texts}), tmp_path / "in.parquet")
+    dst = tmp_path / "out.parquet"
+
+    def stop_after_first_part(number: int, rows: int) -> None:
+        raise RuntimeError("stopped")
+
+    with pytest.raises(RuntimeError):
+        embedframe.embed_file(
+            src, dst, column="text", batch_rows=4, model=model, on_part=stop_after_first_part, config=config
+        )
+    stats = embedframe.embed_file(src, dst, column="text", batch_rows=4, model=model, config=config)
+    assert (stats.parts_skipped, stats.parts_written) == (1, 2)
+    assert pq.read_schema(dst).field("text_embedding").type.equals(pa.list_(pa.float32(), DIM))
+    back, m, valid = vectors_of(dst)
+    assert back["id"].tolist() == list(range(10)) and valid.tolist() == [True] * 4 + [False] * 6
+    assert same(m, expected(texts))
+    assert len(server.requests) == 1
+
+
+def test_a_fully_resumed_job_still_reports_its_model(
+    server: FakeServer, config: EmbedConfig, tmp_path: Path
+) -> None:
+    """When every part was already written, the summary still names the model (read from the parts)."""
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"text": [f"t{i}" for i in range(6)]}).to_csv(src, index=False)
+    dst = tmp_path / "out"
+    embedframe.embed_file(src, dst, column="text", batch_rows=3, config=config)
+    again = embedframe.embed_file(src, dst, column="text", batch_rows=3, config=config)
+    assert again.parts_skipped == 2 and again.parts_written == 0
+    assert again.model == "text-embedding-3-small" and again.usd == 0.0
