@@ -170,6 +170,12 @@ class EmbedConfig:
         return model_info(self.model or DEFAULT_MODEL)
 
     @property
+    def expected_dimensions(self) -> int | None:
+        """The size the vectors should have, when known before any answer: ``dimensions``,
+        else the model table's; the one place it is derived."""
+        return self.dimensions or self.model_info.dimensions
+
+    @property
     def public_endpoint(self) -> str:
         """The embeddings URL as it may be shown: no user, password or query string."""
         parts = urlsplit(self.endpoint)

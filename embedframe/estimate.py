@@ -8,10 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from ._core.pack import pack
 from ._core.plan import EMPTY, ERROR, NULL
 from ._job.backend import resolve_backend
-from ._job.engine import open_cache, piece_keys, plan_for
+from ._job.engine import count_tokens, open_cache, pack_pieces, piece_keys, plan_for
 from .api import Texts, as_values
 from .config import EmbedConfig, resolve_config
 
@@ -87,19 +86,12 @@ def estimate(
     if store is not None and plan.pieces:
         found = store.contains(piece_keys(cfg, plan.pieces))
     todo = np.flatnonzero(~found)
-    bound = plan.piece_bound[todo].copy()
-    batches = pack(
-        bound,
-        np.ones(len(todo), dtype=bool),
-        max_inputs=cfg.max_inputs_per_request,
-        max_tokens=cfg.max_tokens_per_request,
-        count=lambda i: int(bound[i]),
-    )
+    batches, bound, exact = pack_pieces(plan, todo, cfg, backend.tokenizer)
     row_text = plan.row_text
     with_text = row_text[row_text >= 0]
     long_texts = (plan.text_tokens > cfg.input_limit) & (np.diff(plan.ref_start) > 0)
     price = cfg.model_info.usd_per_million_tokens
-    tokens = int(bound.sum())
+    tokens = count_tokens(plan, todo, bound, exact, backend.tokenizer)
     return Estimate(
         model=str(cfg.model),
         rows=plan.n_rows,

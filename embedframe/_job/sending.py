@@ -29,6 +29,7 @@ from .progress import Progress
 
 if TYPE_CHECKING:
     from ..cache import VectorCache
+    from .engine import RequestLimits
 
 __all__ = ["Sending", "mark_refused"]
 
@@ -115,7 +116,7 @@ class Sending:
         store: VectorCache | None,
         keys: list[bytes],
         on_bad: str,
-        max_tokens: int,
+        limits: RequestLimits,
     ) -> None:
         self.plan = plan
         self.config = config
@@ -123,8 +124,8 @@ class Sending:
         self.store = store
         self.keys = keys
         self.on_bad = on_bad
-        self.max_inputs = config.max_inputs_per_request
-        self.max_tokens = max_tokens
+        self.max_inputs = limits.max_inputs
+        self.max_tokens = limits.max_tokens
         self.refused: dict[int, str] = {}
         self.queue: asyncio.Queue[Batch] = asyncio.Queue()
         self.matrix: npt.NDArray[np.float32] | None = None
@@ -191,7 +192,7 @@ class Sending:
         for batch in batches:
             self.queue.put_nowait(batch)
         self.matrix = matrix
-        dim = self.config.dimensions or self.config.model_info.dimensions
+        dim = self.config.expected_dimensions
         if matrix is None and dim is not None:
             # The expected size is known before any answer: allocate (and start mapping)
             # now, so every answer decodes straight into its rows. Until a row is stored
@@ -235,7 +236,7 @@ class Sending:
         if self.failure is not None:
             raise self.failure
         if self.matrix is None:  # every piece was refused
-            dim = self.config.dimensions or self.config.model_info.dimensions or 1
+            dim = self.config.expected_dimensions or 1
             self.matrix = np.zeros((len(self.plan.pieces), dim), dtype=np.float32)
         for pid in self.refused:
             self.matrix[pid] = 0
