@@ -108,21 +108,23 @@ class RateLimiter:
 class _Shared:
     limits: dict[tuple[object, ...], tuple[RateLimiter, Gate]] = field(default_factory=dict)
     gate: Gate | None = None
+    limiter: RateLimiter | None = None
 
 
 _scope: ContextVar[_Shared | None] = ContextVar("embedframe_shared_limits", default=None)
 
 
 @contextlib.contextmanager
-def shared_limits(*, gate: Gate | None = None) -> Iterator[None]:
+def shared_limits(*, gate: Gate | None = None, limiter: RateLimiter | None = None) -> Iterator[None]:
     """Within this block, jobs to the same server share their rate budget and 429 pause.
 
     A job made of several jobs (``embed_file``: one per batch of rows) runs in such a
     block, so its budget is the configured one overall, not a fresh full bucket per part.
-    ``gate``, when given, is the pause of every job in the block, whatever its server: a
-    Dask job passes one that all its workers see.
+    ``gate`` and ``limiter``, when given, are the pause and budget of every job in the
+    block, whatever its server: a Dask worker passes its share of the cluster's budget
+    (kept across the partitions it runs) and a pause all workers see.
     """
-    token = _scope.set(_Shared(gate=gate)) if _scope.get() is None else None
+    token = _scope.set(_Shared(gate=gate, limiter=limiter)) if _scope.get() is None else None
     try:
         yield
     finally:
@@ -141,7 +143,7 @@ def limits_for(
     found = shared.limits.get(key)
     if found is None:
         found = shared.limits[key] = (
-            RateLimiter(requests_per_minute, tokens_per_minute),
+            shared.limiter or RateLimiter(requests_per_minute, tokens_per_minute),
             shared.gate or Gate(),
         )
     return found
