@@ -1,7 +1,7 @@
 """griffe extensions for the API reference (mkdocs.yml ``extensions:``; also used by
 ``docs/hooks/check_api.py``). The package is read statically, as mkdocstrings reads it.
 
-``PublicNamesWin``: let a public name win over the submodule it shares a name with.
+Public names win: let a public name win over the submodule it shares a name with.
 ``embedframe/__init__.py`` does ``from .estimate import estimate`` (and the same for
 ``search``): at run time ``embedframe.estimate`` is the function, because the import
 rebinds the package attribute after the submodule is loaded. griffe, which reads the source
@@ -14,7 +14,7 @@ back, for each name in ``__all__`` that the package re-exports from a same-named
 an alias to the object itself, as Python sees it. It does nothing when no name is shadowed,
 so moving or renaming modules needs no change here.
 
-``SphinxRolesAsMarkdown``: the docstrings use Sphinx roles (``:func:`aembed```,
+Sphinx roles: the docstrings use Sphinx roles (``:func:`aembed```,
 ``:class:`EmbedConfig```), which Markdown would show as they are typed. A role naming a
 public name becomes a link to its entry in the reference; any other becomes code.
 """
@@ -43,21 +43,6 @@ def shadowed_exports(pkg: griffe.Module) -> list[tuple[str, griffe.Object | grif
     return found
 
 
-class PublicNamesWin(griffe.Extension):
-    """Give an exported name precedence over a submodule of the same name."""
-
-    def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
-        shadowed = shadowed_exports(pkg)
-        if not shadowed:
-            return
-        # Every alias through `pkg.NAME.` must find its target now: after the swap that path
-        # leads to the object, not the module.
-        loader.resolve_aliases(implicit=True, external=False)
-        for name, obj in shadowed:
-            target = obj.final_target if obj.is_alias else obj
-            pkg.members[name] = griffe.Alias(name, target, parent=pkg)
-
-
 def _objects(obj: griffe.Object) -> Any:
     yield obj
     for member in obj.members.values():
@@ -65,19 +50,38 @@ def _objects(obj: griffe.Object) -> Any:
             yield from _objects(member)
 
 
-class SphinxRolesAsMarkdown(griffe.Extension):
+def sphinx_roles_as_markdown(pkg: griffe.Module) -> None:
     """Turn ``:func:`name``` into a link to ``embedframe.name`` when that is public, else code."""
+    public = {str(n) for n in pkg.exports or ()} - {"__version__"}
+
+    def replace(match: re.Match[str]) -> str:
+        text = match.group(1).strip()
+        name = text.removeprefix(f"{pkg.name}.")
+        if name in public:
+            return f"[`{text}`][{pkg.name}.{name}]"
+        return f"`{text}`"
+
+    for obj in _objects(pkg):
+        if obj.docstring is not None and ":" in obj.docstring.value:
+            obj.docstring.value = ROLE.sub(replace, obj.docstring.value)
+
+
+def public_names_win(pkg: griffe.Module, loader: griffe.GriffeLoader) -> None:
+    """Give an exported name precedence over a submodule of the same name."""
+    shadowed = shadowed_exports(pkg)
+    if not shadowed:
+        return
+    # Every alias through `pkg.NAME.` must find its target now: after the swap that path
+    # leads to the object, not the module.
+    loader.resolve_aliases(implicit=True, external=False)
+    for name, obj in shadowed:
+        target = obj.final_target if obj.is_alias else obj
+        pkg.members[name] = griffe.Alias(name, target, parent=pkg)
+
+
+class PublicApi(griffe.Extension):
+    """Both, once the package is loaded: roles first, while every module is reachable."""
 
     def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
-        public = {str(n) for n in pkg.exports or ()} - {"__version__"}
-
-        def replace(match: re.Match[str]) -> str:
-            text = match.group(1).strip()
-            name = text.removeprefix(f"{pkg.name}.")
-            if name in public:
-                return f"[`{text}`][{pkg.name}.{name}]"
-            return f"`{text}`"
-
-        for obj in _objects(pkg):
-            if obj.docstring is not None and ":" in obj.docstring.value:
-                obj.docstring.value = ROLE.sub(replace, obj.docstring.value)
+        sphinx_roles_as_markdown(pkg)
+        public_names_win(pkg, loader)
