@@ -10,6 +10,7 @@ request refused for its content is narrowed down to the piece the server refuses
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -225,10 +226,17 @@ class Sending:
                     if done is not None:
                         progress.advance(float(piece_rows[done].sum()), sender.stats.usage_tokens)
 
-            try:
+            async def crew() -> None:
                 async with asyncio.TaskGroup() as group:
                     for _ in range(min(self.config.concurrency, len(batches))):
                         workers.append(group.create_task(worker()))
+
+            team = asyncio.create_task(crew())
+            try:
+                await asyncio.shield(team)
+            except asyncio.CancelledError:
+                await self._stop_for_caller(team, sender, workers)
+                raise
             except BaseExceptionGroup as group_error:
                 raise _first_error(group_error) from None
             finally:
@@ -241,6 +249,16 @@ class Sending:
         for pid in self.refused:
             self.matrix[pid] = 0
         return self.matrix, sender.stats
+
+    async def _stop_for_caller(
+        self, team: asyncio.Task[None], sender: Sender, workers: list[asyncio.Task[None]]
+    ) -> None:
+        """The caller cancelled the job (Ctrl-C, an interrupted kernel, a timeout): as on a
+        failure nothing more is sent, and the requests on the wire finish into the cache
+        (they are paid for). Cancelling again while they finish cuts them short too."""
+        self._fail(_Stopped("the job was cancelled"), sender, workers)
+        with contextlib.suppress(Exception):  # the caller's cancellation is what goes on
+            await team
 
     def _fail(self, error: Exception, sender: Sender, workers: list[asyncio.Task[None]]) -> None:
         """The job fails with its first error. Nothing more is sent; requests already on the
@@ -333,6 +351,10 @@ class Sending:
                 m[first : last + 1] = vectors
         else:
             m[batch.pieces] = vectors
+
+
+class _Stopped(Exception):
+    """The failure a job is marked with when its caller cancelled it (never raised to the caller)."""
 
 
 def _hinted(error: BadRequestError, hint: str) -> BadRequestError:

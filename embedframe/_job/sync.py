@@ -1,8 +1,16 @@
-"""Run the async implementation from sync code, also where a loop already runs (Jupyter)."""
+"""Run the async implementation from sync code, also where a loop already runs (Jupyter).
+
+Stopping the caller stops the job in every mode: with no running loop ``asyncio.run``
+turns Ctrl-C into a cancellation of the job; on the helper thread any exception that
+reaches the waiting caller (Ctrl-C, a kernel interrupt, a signal handler's error) cancels
+the job's task before it is raised. A cancelled job sends nothing new; the requests
+already on the wire finish into the cache (see ``Sending.run``).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 from collections.abc import Coroutine
@@ -11,6 +19,9 @@ from typing import Any, TypeVar
 __all__ = ["run_sync"]
 
 T = TypeVar("T")
+
+_POLL_S = 0.1
+"""How often a caller waiting inside a running loop looks whether its own task was cancelled."""
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -29,20 +40,69 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def _run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` on a fresh loop in a helper thread and wait for it."""
-    outcome: dict[str, Any] = {}
-    context = contextvars.copy_context()
+class _Job:
+    """The coroutine's task on the helper thread's loop, and what it ended with."""
 
-    def target() -> None:
+    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self.coro = coro
+        self.context = contextvars.copy_context()
+        self.started = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    async def _main(self) -> Any:
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        self.started.set()
+        return await self.coro
+
+    def run(self) -> None:
         try:
-            outcome["value"] = context.run(asyncio.run, coro)
-        except BaseException as exc:  # handed to the caller's thread below
-            outcome["error"] = exc
+            with asyncio.Runner() as runner:
+                self.value = runner.run(self._main(), context=self.context)
+        except BaseException as exc:  # handed to the caller's thread
+            self.error = exc
+        finally:
+            self.started.set()
 
-    thread = threading.Thread(target=target, name="embedframe-sync", daemon=True)
+    def cancel(self) -> None:
+        """Cancel the job's task from the caller's thread (a no-op once it has ended)."""
+        self.started.wait()
+        loop, task = self.loop, self.task
+        if loop is not None and task is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed: nothing runs
+                loop.call_soon_threadsafe(task.cancel)
+
+
+def _run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on a fresh loop in a helper thread and wait for it.
+
+    If the wait is broken by an exception (Ctrl-C, an interrupted kernel), the job is
+    cancelled and waited for (only the requests on the wire finish) before the exception
+    goes on; a second interrupt while waiting stops waiting at once.
+    """
+    job = _Job(coro)
+    caller = asyncio.current_task()
+    cancels = caller.cancelling() if caller is not None else 0
+    thread = threading.Thread(target=job.run, name="embedframe-sync", daemon=True)
     thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]  # type: ignore[no-any-return]
+    try:
+        while thread.is_alive():
+            thread.join(_POLL_S)
+            if caller is not None and caller.cancelling() > cancels:
+                # asyncio.run's Ctrl-C handler cancels the caller's task, which cannot see it
+                # while it waits here: stop the job and end the caller as cancelled.
+                raise asyncio.CancelledError
+    except BaseException:
+        job.cancel()
+        try:
+            thread.join()
+        except BaseException:
+            job.cancel()  # cut the requests on the wire short too; nothing new is sent either way
+            raise
+        raise
+    if job.error is not None:
+        raise job.error
+    return job.value  # type: ignore[no-any-return]
