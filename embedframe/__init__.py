@@ -24,6 +24,7 @@ from .errors import (
     ResponseError,
     ServerError,
     TransportError,
+    VectorSizeError,
 )
 from .estimate import Estimate, estimate
 from .files import FileStats, aembed_file, embed_file
@@ -53,6 +54,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "VectorCache",
+    "VectorSizeError",
     "__version__",
     "aembed",
     "aembed_chunks",

@@ -9,13 +9,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ._core.plan import EMPTY, NULL
+from ._core.plan import EMPTY, NULL, Plan
 from ._job.engine import JobResult, JobStats, run_job
 from ._job.sync import run_sync
 from .config import EmbedConfig, resolve_config
 from .errors import InputError
 from .parquet import provenance_for
-from .vectors import from_numpy
+from .vectors import from_numpy, output_name
 
 __all__ = [
     "aembed",
@@ -32,11 +32,6 @@ PROVENANCE_ATTR = "embedframe_provenance"
 """``df.attrs`` key: per vector column, what made it (written to Parquet with the frame)."""
 
 Texts = pd.Series | Sequence[Any] | npt.NDArray[Any]
-
-
-def output_name(column: Hashable) -> str:
-    """The default name of the vector column made from ``column``."""
-    return f"{column}_embedding"
 
 
 def as_values(texts: Texts) -> tuple[npt.NDArray[np.object_], pd.Index, Hashable]:
@@ -133,7 +128,7 @@ async def aembed_column(
     out = df.copy(deep=False)
     out[name] = from_numpy(result.rows, valid=result.valid, index=index, name=name)
     if details:
-        for suffix, values in row_details(result).items():
+        for suffix, values in row_details(result.plan).items():
             out[f"{column}_{suffix}"] = pd.Series(values, index=index)
     out.attrs["embedframe"] = _summary(result.stats)
     provenance = dict(out.attrs.get(PROVENANCE_ATTR, {}))
@@ -148,9 +143,8 @@ async def aembed_column(
     return out
 
 
-def row_details(result: JobResult) -> dict[str, Any]:
-    """Per-row accounting: tokens, chunks, truncation and status of each row."""
-    plan = result.plan
+def row_details(plan: Plan) -> dict[str, Any]:
+    """Per-row accounting: tokens, chunks, truncation and status of each row of ``plan``."""
     row_text = plan.row_text
     has_text = row_text >= 0
     t = np.maximum(row_text, 0)

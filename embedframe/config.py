@@ -179,11 +179,14 @@ class EmbedConfig:
     def public_endpoint(self) -> str:
         """The embeddings URL as it may be shown: no user, password or query string."""
         parts = urlsplit(self.endpoint)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = host if parts.port is None else f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        return urlunsplit((parts.scheme, _public_host(self.endpoint), parts.path, "", ""))
+
+    @property
+    def public_host(self) -> str | None:
+        """``host[:port]`` of the server as it may be shown, or ``None`` when none is named yet."""
+        if self.base_url is None and self.api_key is None:
+            return None
+        return _public_host(self.base_url or OPENAI_BASE_URL)
 
     @property
     def is_azure(self) -> bool:
@@ -354,6 +357,15 @@ def _normalise_url(url: str) -> tuple[str, str | None]:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"base_url must be an http(s) URL such as https://api.openai.com/v1, got {url!r}")
     return url, version
+
+
+def _public_host(url: str) -> str:
+    """``host[:port]`` of ``url``: no user, password, path or query."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return host if parts.port is None else f"{host}:{parts.port}"
 
 
 def _is_loopback(host: str) -> bool:

@@ -15,7 +15,8 @@ Every error embedframe raises on purpose derives from :class:`EmbedFrameError`::
     │   └── ServerError                   5xx still failing after the retries
     ├── TransportError                    timeouts or dropped connections after the retries
     └── ResponseError                     a 200 whose body breaks the contract (count, index,
-                                          dimension, non-finite values, bad JSON)
+        │                                 dimension, non-finite values, bad JSON)
+        └── VectorSizeError               vectors of another size than the job's so far
 
 Messages say what was wrong, with which value, and what to do. They never contain the API
 key: server messages are scrubbed before they are stored.
@@ -37,6 +38,7 @@ __all__ = [
     "ResponseError",
     "ServerError",
     "TransportError",
+    "VectorSizeError",
 ]
 
 
@@ -125,3 +127,13 @@ class TransportError(EmbedFrameError):
 
 class ResponseError(EmbedFrameError):
     """A successful response broke the embeddings contract; nothing from it was written."""
+
+
+class VectorSizeError(ResponseError):
+    """Vectors of another size than the ones already in hand (this job's, the cache's, or
+    the size a column was set up for)."""
+
+    def __init__(self, got: int, expected: int, *, source: str, fix: str) -> None:
+        super().__init__(f"the server sent {got}-d vectors, but {source} holds {expected}-d ones; {fix}")
+        self.got = got
+        self.expected = expected

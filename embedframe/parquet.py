@@ -18,7 +18,6 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
@@ -28,8 +27,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ._version import __version__
-from .config import OPENAI_BASE_URL, EmbedConfig
+from .config import EmbedConfig
 from .errors import ConfigError, InputError, InputTypeError
+from .vectors import output_name
 
 __all__ = [
     "DEFAULT_COMPRESSION",
@@ -392,24 +392,9 @@ def provenance_for(
         "embedframe_version": __version__,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "source_column": str(column),
-        "vector_column": str(vector_column if vector_column is not None else f"{column}_embedding"),
-        "base_url_host": _host(config),
+        "vector_column": str(vector_column if vector_column is not None else output_name(column)),
+        "base_url_host": config.public_host,
     }
-
-
-def _host(config: EmbedConfig) -> str | None:
-    """``host[:port]`` of the server: no userinfo, path or query."""
-    if config.base_url is not None:
-        url = config.base_url
-    elif config.api_key is not None:
-        url = OPENAI_BASE_URL
-    else:
-        return None
-    parts = urlsplit(url)
-    name = parts.hostname or ""
-    if ":" in name:
-        name = f"[{name}]"
-    return name if parts.port is None else f"{name}:{parts.port}"
 
 
 def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -11,7 +11,12 @@ import pyarrow as pa
 
 from .errors import InputError
 
-__all__ = ["from_numpy", "to_numpy", "vector_dtype"]
+__all__ = ["from_numpy", "output_name", "to_numpy", "vector_dtype"]
+
+
+def output_name(column: Hashable) -> str:
+    """The default name of the vector column made from ``column``."""
+    return f"{column}_embedding"
 
 
 def vector_dtype(dim: int) -> pd.ArrowDtype:

@@ -22,10 +22,10 @@ import numpy.typing as npt
 from .._core.memory import empty_matrix
 from .._core.pack import Batch, pack
 from .._core.plan import ERROR, Plan
-from .._wire.http import Sender, SendStats, make_client
+from .._wire.http import SIZE_FIX, SIZE_SOURCE, Sender, SendStats, make_client
 from .._wire.transport import WireTransport, make_transport
 from ..config import EmbedConfig, uses_environment_proxy
-from ..errors import BadRequestError, EmbedFrameError, ResponseError
+from ..errors import BadRequestError, EmbedFrameError, VectorSizeError
 from .progress import Progress
 
 if TYPE_CHECKING:
@@ -342,10 +342,7 @@ class Sending:
             # Uninitialised (every row gets written), mapped ahead in the background.
             m = self.matrix = empty_matrix(len(self.plan.pieces), vectors.shape[1], start_row=last + 1)
         elif vectors.shape[1] != m.shape[1]:
-            raise ResponseError(
-                f"the server sent {vectors.shape[1]}-d vectors after {m.shape[1]}-d ones "
-                "(from this job or the cache); pass dimensions=... to pin the size"
-            )
+            raise VectorSizeError(vectors.shape[1], m.shape[1], source=SIZE_SOURCE, fix=SIZE_FIX)
         if last - first + 1 == len(batch.pieces):  # a contiguous run: a plain copy, no gather
             if not np.may_share_memory(vectors, m):  # else decoded in place already
                 m[first : last + 1] = vectors

@@ -34,10 +34,15 @@ from ..errors import (
     ResponseError,
     ServerError,
     TransportError,
+    VectorSizeError,
 )
 from .limits import Gate, RateLimiter, limits_for
 
-__all__ = ["Gate", "SendStats", "Sender", "make_client"]
+__all__ = ["SIZE_FIX", "SIZE_SOURCE", "Gate", "SendStats", "Sender", "make_client"]
+
+SIZE_SOURCE = "this job (or the cache)"
+SIZE_FIX = "pass dimensions=... to pin the size"
+"""What a job's :class:`VectorSizeError` says (the sender's check and the matrix's)."""
 
 _MAX_MESSAGE = 500
 
@@ -263,10 +268,7 @@ class Sender:
         if self.dim is None:
             self.dim = d
         elif d != self.dim:
-            raise ResponseError(
-                f"the server sent {d}-d vectors after {self.dim}-d ones (from this job or the cache); "
-                "pass dimensions=... to pin the size"
-            )
+            raise VectorSizeError(d, self.dim, source=SIZE_SOURCE, fix=SIZE_FIX)
 
     def _where(self) -> str:
         return self.config.public_endpoint

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import types
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -345,22 +344,6 @@ def test_a_429_pauses_every_worker(client: Any, tserver: TimedServer) -> None:
     during = [t - t429 for t, _ in tserver.arrivals if t429 + 0.5 < t < t429 + 1.9]
     assert not during, f"requests arrived during the pause, at +{[round(d, 2) for d in during]} s"
     assert any(t > t429 + 1.9 for t, _ in tserver.arrivals), "the job went on after the pause"
-
-
-def test_share_budget_refills_and_carries_debt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A share's bucket starts full, refills at its rate, and a job larger than a minute leaves debt."""
-    now = [1000.0]
-    fake = types.SimpleNamespace(monotonic=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
-    monkeypatch.setattr(edask, "time", fake)
-    bucket = edask._Bucket(60)  # one a second
-    bucket.take(60)
-    assert now[0] == 1000.0  # a full minute at once
-    bucket.take(30)
-    assert now[0] == pytest.approx(1030.0)
-    bucket.take(120)  # more than the bucket: waits for a full one, then owes 60
-    assert now[0] == pytest.approx(1090.0)
-    bucket.take(1)
-    assert now[0] == pytest.approx(1151.0)
 
 
 def test_killed_worker_still_gives_the_complete_output(client: Any, tserver: TimedServer) -> None:
