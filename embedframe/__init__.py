@@ -27,7 +27,7 @@ from .errors import (
     VectorSizeError,
 )
 from .estimate import Estimate, estimate
-from .files import FileStats, aembed_file, embed_file
+from .files import FileStats, aembed_file, embed_file, estimate_file
 from .models import MODELS, ModelInfo
 from .parquet import read_parquet, read_provenance, write_parquet
 from .search import asearch, search
@@ -66,6 +66,7 @@ __all__ = [
     "embed_column",
     "embed_file",
     "estimate",
+    "estimate_file",
     "from_numpy",
     "read_parquet",
     "read_provenance",

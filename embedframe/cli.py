@@ -2,18 +2,25 @@
 
 Exit codes: 0 done; 2 bad input or options; 3 the API failed (error status, transport,
 broken response, quota); 4 a rate limit stopped the job (run again later to resume);
-130 interrupted (Ctrl-C; run the same command again to resume). The API key comes from
+130 interrupted (Ctrl-C; run the same command again to resume); 141 the reader of the
+output went away (``| head``). Rerunning a finished ``embed`` does nothing and exits 0. Messages
+name this command's flags (``--overwrite``) where the Python API's say ``overwrite=True``.
+The API key comes from
 ``OPENAI_API_KEY`` or ``--api-key`` and is never printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
+import os
+import re
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,9 +36,13 @@ from .errors import (
     TransportError,
 )
 
+if TYPE_CHECKING:
+    from .files import FileStats
+
 __all__ = ["main"]
 
 EXIT_OK, EXIT_INPUT, EXIT_API, EXIT_RATE_LIMIT, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
+EXIT_BROKEN_PIPE = 141  # as a tool killed by SIGPIPE: the reader of the output went away
 
 
 def _job_options(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +50,15 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--column", required=True, help="the text column")
     parser.add_argument(
         "--format", choices=["parquet", "csv", "jsonl"], help="input format (default: from the name)"
+    )
+    parser.add_argument("--encoding", help="the file's text encoding, e.g. latin-1 (default: utf-8)")
+    parser.add_argument("--delimiter", help="a CSV's field separator, e.g. ';' or tab (default: ',')")
+    parser.add_argument(
+        "--dtype",
+        action="append",
+        default=[],
+        metavar="COLUMN=TYPE",
+        help="a column's type, e.g. stars=int64 (repeatable; other CSV columns stay text)",
     )
     parser.add_argument("--model", help="model name (default: text-embedding-3-small, or the local model)")
     parser.add_argument("--dimensions", type=int, help="vector size (text-embedding-3 models)")
@@ -84,6 +104,20 @@ def _config_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _file_options(args: argparse.Namespace) -> dict[str, Any]:
+    """How to read the input: ``format``, ``file_encoding``, ``delimiter`` and ``dtype``."""
+    types: dict[str, str] = {}
+    for item in args.dtype:
+        name, sep, kind = item.partition("=")
+        if not sep or not name or not kind:
+            raise InputError(f"--dtype takes COLUMN=TYPE, e.g. --dtype stars=int64; got {item!r}")
+        types[name] = kind
+    delimiter = args.delimiter
+    if delimiter in ("tab", "\\t", "TAB"):
+        delimiter = "\t"
+    return {"format": args.format, "file_encoding": args.encoding, "delimiter": delimiter, "dtype": types}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="embedframe", description="Embed a text column through an OpenAI-compatible embeddings API."
@@ -119,8 +153,59 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"embedframe: {message}", file=sys.stderr)
+    print(f"embedframe: {for_cli(message)}", file=sys.stderr)
     return code
+
+
+_FLAGS = {
+    "overwrite": "--overwrite",
+    "details": "--details",
+    "file_encoding": "--encoding",
+    "delimiter": "--delimiter",
+    "dtype": "--dtype",
+    "format": "--format",
+    "batch_rows": "--batch-rows",
+    "column": "--column",
+    "model": "--model",
+    "dimensions": "--dimensions",
+    "base_url": "--base-url",
+    "api_key": "--api-key",
+    "long_text": "--long-text",
+    "max_input_tokens": "--max-input-tokens",
+    "chunk_tokens": "--chunk-tokens",
+    "chunk_overlap": "--chunk-overlap",
+    "max_inputs_per_request": "--max-inputs-per-request",
+    "max_tokens_per_request": "--max-tokens-per-request",
+    "concurrency": "--concurrency",
+    "cache_dir": "--cache-dir",
+    "host": "--host",
+    "port": "--port",
+}
+_PYTHON_OPTION = re.compile(
+    r"\b(" + "|".join(_FLAGS) + r")=(True|\.\.\.|'[^']*'|\"[^\"]*\"|\{[^}]*\}|[\w.:/-]+)"
+)
+
+
+def for_cli(message: str) -> str:
+    """``message`` with the Python options it advises (``overwrite=True``) as this command's
+    flags (``--overwrite``): errors speak the interface in use."""
+
+    def flag(found: re.Match[str]) -> str:
+        name, value = _FLAGS[found.group(1)], found.group(2)
+        if value == "True":
+            return name
+        if value.startswith("{"):
+            try:
+                pairs = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                return found.group(0)
+            return " ".join(f"{name} {shlex.quote(f'{k}={v}')}" for k, v in dict(pairs).items())
+        if value[0] in "'\"":
+            value = ast.literal_eval(value)
+            value = "tab" if value == "\t" else shlex.quote(value)
+        return f"{name} {value}"
+
+    return _PYTHON_OPTION.sub(flag, message)
 
 
 def _run_embed(args: argparse.Namespace) -> int:
@@ -135,88 +220,102 @@ def _run_embed(args: argparse.Namespace) -> int:
         column=args.column,
         output=args.vector_column,
         batch_rows=args.batch_rows,
-        format=args.format,
         details=args.details,
         overwrite=args.overwrite,
+        **_file_options(args),
         **options,
     )
-    cost = "unknown" if stats.usd is None else f"${stats.usd:,.4f}"
-    print(
-        f"embedded {stats.rows:,} rows with {stats.model or 'the model'} into {args.output}: "
-        f"{stats.tokens:,} tokens, {stats.requests:,} requests, {stats.cache_hits:,} cache hits, "
-        f"{stats.parts_skipped:,} part(s) already done, {stats.error_rows:,} bad rows, "
-        f"cost {cost}, {stats.seconds:.1f} s",
-        file=sys.stderr,
-    )
+    print(job_summary(stats, args.output), file=sys.stderr)
     return EXIT_OK
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+def job_summary(stats: FileStats, output: str) -> str:
+    """The line ``embedframe embed`` prints when it is done."""
+    model = stats.model or "the model"
+    if stats.already_done:
+        return (
+            f"{output} already holds this job, finished ({_count(stats.rows, 'row')} embedded with "
+            f"{model}): nothing sent, nothing rewritten, {stats.seconds:.1f} s"
+        )
+    cost = "unknown" if stats.usd is None else f"${stats.usd:,.4f}"
+    sent = ""
+    if stats.tokens_sent > stats.tokens:
+        sent = f" ({stats.tokens_sent:,} sent at most: an upper bound, retries and splits included)"
+    return (
+        f"embedded {_count(stats.rows, 'row')} with {model} into {output}: "
+        f"{_count(stats.tokens, 'token')} billed{sent}, {_count(stats.requests, 'request')}, "
+        f"{_count(stats.cache_hits, 'cache hit')}, {_count(stats.parts_skipped, 'part')} already done, "
+        f"{_count(stats.null_vectors, 'row')} with a null vector ({_count(stats.error_rows, 'bad row')}), "
+        f"cost {cost}, {stats.seconds:.1f} s"
+    )
+
+
 def _run_estimate(args: argparse.Namespace) -> int:
-    import pandas as pd
+    from .files import estimate_file
 
-    from .estimate import estimate
-    from .files import read_batches
-
-    options = _config_options(args)
-    total: dict[str, Any] | None = None
-    frames = read_batches(Path(args.input), batch_rows=1_000_000, fmt=args.format, text_column=args.column)
-    for frame in frames:
-        if args.column not in frame.columns:
-            raise InputError(
-                f"no column {args.column!r} in {args.input}; its columns are {list(frame.columns)}"
-            )
-        part = estimate(frame[args.column], column=args.column, **options).as_dict()
-        if total is None:
-            total = part
-        else:
-            for key, value in part.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "model":
-                    total[key] = (total[key] or 0) + value
-    if total is None:
-        total = estimate(pd.Series([], dtype=object), **options).as_dict()
-    if args.json:
-        print(json.dumps(total, indent=1))
-    else:
-        from .estimate import Estimate
-
-        print(Estimate(**total))
+    found = estimate_file(args.input, column=args.column, **_file_options(args), **_config_options(args))
+    print(json.dumps(found.as_dict(), indent=1) if args.json else found)
+    sys.stdout.flush()  # a reader gone (`| head`) shows here, not in the interpreter's exit
     return EXIT_OK
 
 
 def inspect_file(path: str) -> dict[str, Any]:
-    """Schema, provenance, rows, dimension and null count of each vector column of a Parquet file."""
+    """Schema, provenance, rows, dimension and null count of each vector column of a Parquet
+    file, or of a folder of Parquet files (the part files ``embedframe embed`` writes)."""
     from .parquet import is_vector_type, read_provenance
 
-    file = pq.ParquetFile(path)
-    schema = file.schema_arrow
-    vectors: dict[str, Any] = {}
-    for field in schema:
-        if is_vector_type(field.type):
-            nulls = 0
-            for batch in file.iter_batches(columns=[field.name], batch_size=65_536):
-                nulls += batch.column(0).null_count
-            vectors[field.name] = {"dimension": field.type.list_size, "nulls": nulls}
-    return {
-        "path": str(path),
-        "rows": file.metadata.num_rows,
-        "row_groups": file.metadata.num_row_groups,
+    root = Path(path)
+    files = (
+        sorted(p for p in root.rglob("*.parquet") if not p.name.startswith((".", "_")))
+        if root.is_dir()
+        else [root]
+    )
+    if not files:
+        raise InputError(f"the folder {path!r} holds no Parquet file")
+    schema = pq.read_schema(files[0])
+    vectors = {f.name: {"dimension": f.type.list_size, "nulls": 0} for f in schema if is_vector_type(f.type)}
+    rows = groups = 0
+    for name in files:
+        file = pq.ParquetFile(name)
+        if not file.schema_arrow.remove_metadata().equals(schema.remove_metadata()):
+            raise InputError(
+                f"{str(name)!r} has another schema than {str(files[0])!r}; the folder is not one dataset"
+            )
+        rows += file.metadata.num_rows
+        groups += file.metadata.num_row_groups
+        for column, found in vectors.items():
+            for batch in file.iter_batches(columns=[column], batch_size=65_536):
+                found["nulls"] += batch.column(0).null_count
+    info: dict[str, Any] = {"path": str(path)}
+    if root.is_dir():
+        info["files"] = len(files)
+    info |= {
+        "rows": rows,
+        "row_groups": groups,
         "columns": {f.name: str(f.type) for f in schema},
         "vector_columns": vectors,
-        "provenance": read_provenance(path),
+        "provenance": read_provenance(files[0]),
     }
+    return info
 
 
 def _run_inspect(args: argparse.Namespace) -> int:
-    if not Path(args.path).is_file():
-        raise InputError(f"no file {args.path!r}")
+    if not Path(args.path).exists():
+        raise InputError(f"no file or folder {args.path!r}")
     try:
         info = inspect_file(args.path)
     except pa.ArrowException as err:
         raise InputError(f"{args.path!r} is not a readable Parquet file: {err}") from err
     if args.json:
         print(json.dumps(info, indent=1))
+        sys.stdout.flush()
         return EXIT_OK
-    print(f"{info['path']}: {info['rows']:,} rows in {info['row_groups']} row group(s)")
+    where = f" in {info['files']} file(s)" if "files" in info else ""
+    print(f"{info['path']}: {info['rows']:,} rows{where} in {info['row_groups']} row group(s)")
     print("columns:")
     for name, kind in info["columns"].items():
         print(f"  {name}: {kind}")
@@ -226,6 +325,7 @@ def _run_inspect(args: argparse.Namespace) -> int:
         print("provenance:")
         for key, value in info["provenance"].items():
             print(f"  {key}: {value}")
+    sys.stdout.flush()
     return EXIT_OK
 
 
@@ -242,6 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .serve import run_serve
 
         return run_serve(args)
+    except BrokenPipeError:
+        return _reader_gone()
     except KeyboardInterrupt:
         return _fail(
             "interrupted. Every response received so far is kept in the vector cache (and every "
@@ -260,6 +362,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{exc}\nWhat was paid for is kept; run the same command again to resume.", EXIT_API)
     except EmbedFrameError as exc:
         return _fail(str(exc), EXIT_API)
+
+
+def _reader_gone() -> int:
+    """The reader of stdout went away (``| head``): stop quietly, as other command-line tools do.
+
+    stdout is pointed at /dev/null so the interpreter's own flush at exit cannot fail again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's capture)
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 def main_exit() -> None:

@@ -13,27 +13,48 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable, Hashable, Iterator
+import time
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pandas.api.types import is_scalar
 
 from ._job.sync import run_sync
+from ._storage.inputs import (
+    InputOptions,
+    InputSummary,
+    check_column,
+    check_input,
+    fingerprint,
+    input_format,
+    read_batches,
+)
 from ._wire.limits import shared_limits
 from .api import PROVENANCE_ATTR, aembed_column, output_name
 from .config import EmbedConfig, resolve_config
 from .errors import InputError
-from .parquet import read_provenance, write_parquet, write_table
+from .estimate import Estimate, estimate
+from .parquet import frame_to_table, read_provenance, write_table
 
-__all__ = ["FileStats", "aembed_file", "embed_file"]
+__all__ = [
+    "FileStats",
+    "aembed_file",
+    "embed_file",
+    "estimate_file",
+    "job_changes",
+    "job_identity",
+    "read_batches",
+]
 
 MANIFEST = "_embedframe_manifest.json"
+JOB_KEY = b"embedframe_job"
+"""Key of the job's signature in the footer of each file a file job writes."""
+_NOT_COMPARED = frozenset({"source_mtime_ns", "finished"})
 
 
 @dataclass
@@ -45,149 +66,121 @@ class FileStats:
     parts_skipped: int = 0
     requests: int = 0
     tokens: int = 0
+    """Tokens billed (the server's ``usage``)."""
+    tokens_sent: int = 0
+    """Token budget spent on the wire, retries and splits included: an upper bound."""
     cache_hits: int = 0
     error_rows: int = 0
+    null_vectors: int = 0
+    """Rows written with a null vector (null, empty or bad text)."""
+    already_done: bool = False
+    """The output already held this very job, finished: nothing was read, sent or written."""
     seconds: float = 0.0
     usd: float | None = None
     model: str = ""
     outputs: list[str] = field(default_factory=list)
 
 
-def _format(src: Path, fmt: str | None) -> str:
-    if fmt:
-        return fmt
-    name = src.name.lower()
-    for suffix, kind in (
-        (".parquet", "parquet"),
-        (".pq", "parquet"),
-        (".csv", "csv"),
-        (".jsonl", "jsonl"),
-        (".ndjson", "jsonl"),
-        (".json", "jsonl"),
-    ):
-        if name.endswith(suffix):
-            return kind
-    if src.is_dir():
-        return "parquet"
-    raise InputError(
-        f"cannot tell the format of {str(src)!r} from its name; pass format='parquet'|'csv'|'jsonl'"
-    )
-
-
-def read_batches(
-    src: Path, *, batch_rows: int, fmt: str | None = None, text_column: Hashable | None = None
-) -> Iterator[pd.DataFrame]:
-    """The input, ``batch_rows`` rows at a time (the last batch may be shorter).
-
-    A CSV's ``text_column`` is read as strings, whatever its values look like (``"42"``
-    stays a text, not an integer).
-    """
-    kind = _format(src, fmt)
-    if not src.exists():
-        raise InputError(f"input file {str(src)!r} does not exist")
-    if kind == "parquet":
-        try:
-            dataset = pq.ParquetFile(src) if src.is_file() else None
-        except pa.ArrowException as err:
-            raise InputError(f"{str(src)!r} is not a readable Parquet file: {err}") from err
-        if dataset is not None:
-            for batch in dataset.iter_batches(batch_size=batch_rows):
-                yield batch.to_pandas()
-        else:
-            import pyarrow.dataset as ds
-
-            for batch in ds.dataset(src, format="parquet").to_batches(batch_size=batch_rows):
-                yield batch.to_pandas()
-    elif kind == "csv":
-        yield from _rebatch(_csv_frames(src, text_column), batch_rows)
-    elif kind == "jsonl":
-        with pd.read_json(src, lines=True, chunksize=batch_rows, dtype=False) as reader:
-            yield from reader
-    else:
-        raise InputError(f"unknown format {kind!r}; use 'parquet', 'csv' or 'jsonl'")
-
-
-def _csv_frames(src: Path, text_column: Hashable | None) -> Iterator[pd.DataFrame]:
-    """The CSV's blocks as frames; column types are guessed from the first block."""
-    types = {str(text_column): pa.string()} if text_column is not None else {}
-    reader = pacsv.open_csv(
-        src,
-        read_options=pacsv.ReadOptions(block_size=1 << 22),
-        convert_options=pacsv.ConvertOptions(column_types=types),
-    )
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            return
-        except pa.ArrowInvalid as err:
-            raise InputError(
-                f"cannot read {str(src)!r}: {err}. A CSV's column types are guessed from its first "
-                "4 MiB; convert the file to Parquet or JSON Lines with the types you mean"
-            ) from err
-        yield batch.to_pandas()
-
-
-def _rebatch(frames: Iterator[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
-    """Frames of exactly ``rows`` rows (the last may be shorter), whatever the reader's blocks."""
-    held: list[pd.DataFrame] = []
-    count = 0
-    for frame in frames:
-        held.append(frame)
-        count += len(frame)
-        while count >= rows:
-            joined = pd.concat(held, ignore_index=True)
-            yield joined.iloc[:rows].reset_index(drop=True)
-            rest = joined.iloc[rows:].reset_index(drop=True)
-            held, count = ([rest] if len(rest) else []), len(rest)
-    if count:
-        yield pd.concat(held, ignore_index=True)
-
-
-def _signature(
-    src: Path, column: Hashable, output: Hashable, batch_rows: int, cfg: EmbedConfig, details: bool
+def job_identity(
+    config: EmbedConfig, *, column: Hashable, vector_column: Hashable, details: bool = False
 ) -> dict[str, Any]:
-    stat = src.stat()
+    """What makes two embedding jobs the same: the *resolved* backend, server, model,
+    dimensions, tokenizer and chunking, and the columns. JSON-able, with no secret.
+
+    Vectors made under different identities must never share one output: a job resumed
+    into an output written under another identity is refused (see :func:`job_changes`).
+    The server is resolved as the job resolves it (``OPENAI_BASE_URL``/``OPENAI_API_KEY``
+    included; ``"local"`` for the in-process model), so a job started on the local model and
+    resumed with a key in the environment is another job.
+    """
+    from ._job.backend import LOCAL_BASE_URL, resolve_backend
+
+    cfg = resolve_backend(config, announce=False).config
+    local = cfg.base_url == LOCAL_BASE_URL
     return {
-        "source": str(src.resolve()),
-        "source_size": stat.st_size if src.is_file() else None,
-        "source_mtime_ns": stat.st_mtime_ns if src.is_file() else None,
-        "column": str(column),
-        "output": str(output),
-        "batch_rows": batch_rows,
-        "details": details,
+        "server": "local" if local else cfg.public_endpoint,
+        "api_version": cfg.api_version,
         "model": cfg.model,
         "dimensions": cfg.dimensions,
-        "encoding": cfg.encoding,
-        "max_input_tokens": cfg.max_input_tokens,
+        "tokenizer": cfg.tokenizer_name,
+        "max_input_tokens": cfg.input_limit,
         "long_text": cfg.long_text,
-        "chunk_tokens": cfg.chunk_tokens,
+        "chunk_tokens": cfg.window,
         "chunk_overlap": cfg.chunk_overlap,
+        "column": str(column),
+        "output": str(vector_column),
+        "details": bool(details),
     }
 
 
-def _open_parts_dir(parts: Path, signature: dict[str, Any], overwrite: bool) -> None:
-    manifest = parts / MANIFEST
-    if parts.exists() and manifest.exists() and not overwrite:
-        previous = json.loads(manifest.read_text())
-        if previous == signature:
-            return
+def job_changes(previous: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """The keys whose values differ between two signatures (``[]``: the same job)."""
+    keys = (set(previous) | set(current)) - _NOT_COMPARED
+    return sorted(k for k in keys if previous.get(k) != current.get(k))
+
+
+def _signature(
+    identity: Mapping[str, Any], source: Mapping[str, Any], batch_rows: int, kind: str, opts: InputOptions
+) -> dict[str, Any]:
+    return {
+        **identity,
+        "source_size": source["size"],
+        "source_sha256": source["sha256"],
+        "source_mtime_ns": source["mtime_ns"],  # to skip hashing an untouched input; not compared
+        "format": kind,
+        "file_encoding": opts.encoding,
+        "delimiter": opts.delimiter,
+        "dtype": dict(opts.dtype),
+        "batch_rows": batch_rows,
+    }
+
+
+def _stored_job(single: bool, target: Path, parts: Path) -> dict[str, Any] | None:
+    """The signature recorded by an earlier run: in the finished file's footer, or the parts' manifest."""
+    try:
+        if single and target.is_file():
+            raw = (pq.read_schema(target).metadata or {}).get(JOB_KEY)
+            return dict(json.loads(raw)) if raw else None
+        manifest = parts / MANIFEST
+        if manifest.is_file():
+            return dict(json.loads(manifest.read_text()))
+    except (OSError, ValueError, TypeError, pa.ArrowException):
+        return None
+    return None
+
+
+def _open_parts_dir(
+    parts: Path, signature: dict[str, Any], previous: dict[str, Any] | None, overwrite: bool
+) -> bool:
+    """Make (or keep, for a resume) the parts folder; whether this run created it."""
+    if parts.exists() and previous is not None and not overwrite:
+        changed = job_changes(previous, signature)
+        if not changed:
+            return False
         if any(parts.glob("part-*.parquet")):
-            changed = sorted(k for k in signature if previous.get(k) != signature[k])
             raise InputError(
                 f"{str(parts)!r} holds parts of a different job (changed: {', '.join(changed)}); "
-                "pass overwrite=True (--overwrite) to start again, or another destination"
+                "pass overwrite=True to start again, or choose another destination"
             )
         overwrite = True  # a job that failed before writing a part: nothing to keep
     if parts.exists():
         if overwrite:
             shutil.rmtree(parts)
         elif any(parts.iterdir()):
-            raise InputError(f"{str(parts)!r} exists and is not an embedframe output; pass overwrite=True")
+            raise InputError(
+                f"{str(parts)!r} exists and is not an embedframe output; pass overwrite=True to "
+                "replace it, or choose another destination"
+            )
+    created = not parts.exists()
     parts.mkdir(parents=True, exist_ok=True)
+    _write_manifest(parts, signature)
+    return created
+
+
+def _write_manifest(parts: Path, signature: Mapping[str, Any]) -> None:
     tmp = parts / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(signature, indent=1))
-    os.replace(tmp, manifest)
+    os.replace(tmp, parts / MANIFEST)
 
 
 def _part_done(path: Path, rows: int) -> bool:
@@ -207,6 +200,9 @@ async def aembed_file(
     output: Hashable | None = None,
     batch_rows: int = 20_000,
     format: str | None = None,
+    file_encoding: str | None = None,
+    delimiter: str | None = None,
+    dtype: Mapping[str, str] | None = None,
     details: bool = False,
     overwrite: bool = False,
     on_part: Callable[[int, int], None] | None = None,
@@ -216,30 +212,131 @@ async def aembed_file(
     """Embed ``column`` of the file ``src`` into ``dst``, carrying every other column through.
 
     ``dst`` ending in ``.parquet`` gives one file; any other ``dst`` is a directory of part
-    files (``part-00000.parquet``, ...). Rerunning the same call after a crash resumes.
+    files (``part-00000.parquet``, ...). A CSV's columns are carried as text (``01234``
+    stays ``"01234"``) unless ``dtype`` (``{"stars": "int64"}``) gives their types; its empty
+    fields are nulls, as pandas reads them. ``file_encoding`` (default UTF-8) and
+    ``delimiter`` (default ``,``) say how the file is written. The whole input is read once
+    before anything is sent, so a bad line is reported before it costs anything.
+
+    Rerunning the same call resumes after a crash, and does nothing (sends nothing, leaves
+    the output as it is) when the job had finished. The same job means the same input
+    content, options and resolved server, model and tokenizer (:func:`job_identity`);
+    another job into an existing output is refused unless ``overwrite=True``.
     ``on_part(part_number, rows)`` is called after each part is written.
     """
-    import time
-
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
         raise InputError(f"batch_rows must be a positive integer, got {batch_rows!r}")
     started = time.perf_counter()
     cfg = resolve_config(config, options)
+    opts = InputOptions(format=format, encoding=file_encoding, delimiter=delimiter, dtype=dtype or {})
     source, target = Path(src), Path(dst)
-    _format(source, format)
+    kind = input_format(source, format)
     if not source.exists():
         raise InputError(f"input file {str(source)!r} does not exist")
     single = target.suffix.lower() in (".parquet", ".pq")
     parts = target.with_name(target.name + ".parts") if single else target
-    if single and target.exists() and not overwrite:
-        raise InputError(f"{str(target)!r} exists; pass overwrite=True (--overwrite) to replace it")
     vector_column = output if output is not None else output_name(column)
-    _open_parts_dir(parts, _signature(source, column, vector_column, batch_rows, cfg, details), overwrite)
+    identity = job_identity(cfg, column=column, vector_column=vector_column, details=details)
+    previous = _stored_job(single, target, parts)
+    signature = _signature(identity, fingerprint(source, previous), batch_rows, kind, opts)
+    if not overwrite:
+        done = _already_done(single, target, parts, previous, signature)
+        if done is not None:
+            done.seconds = time.perf_counter() - started
+            return done
+    summary = check_input(source, column=column, batch_rows=batch_rows, options=opts)
+    created = _open_parts_dir(parts, signature, previous if parts.exists() else None, overwrite)
     stats = FileStats()
+    try:
+        await _embed_parts(
+            source,
+            parts,
+            column,
+            output,
+            vector_column,
+            batch_rows,
+            details,
+            on_part,
+            cfg,
+            opts,
+            summary,
+            signature,
+            stats,
+        )
+    except BaseException:
+        if created and stats.parts_written == 0:
+            shutil.rmtree(parts, ignore_errors=True)  # nothing to resume: leave nothing behind
+        raise
+    from .models import model_info
+
+    price = model_info(stats.model).usd_per_million_tokens if stats.model else None
+    stats.usd = stats.tokens * price / 1_000_000 if price is not None else None
+    if single:
+        write_table(sorted(parts.glob("part-*.parquet")), target)
+        shutil.rmtree(parts)
+        stats.outputs = [str(target)]
+    else:
+        _write_manifest(parts, {**signature, "finished": {"rows": stats.rows}})
+        stats.outputs = sorted(str(p) for p in parts.glob("part-*.parquet"))
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _already_done(
+    single: bool, target: Path, parts: Path, previous: dict[str, Any] | None, signature: dict[str, Any]
+) -> FileStats | None:
+    """The stats of this very job found finished in the output, or None; raises for another job there."""
+    if single and target.exists():
+        if previous is None:
+            raise InputError(
+                f"{str(target)!r} exists and was not written by an embedframe file job; pass "
+                "overwrite=True to replace it, or choose another destination"
+            )
+        changed = job_changes(previous, signature)
+        if changed:
+            raise InputError(
+                f"{str(target)!r} exists and holds a different job (changed: {', '.join(changed)}); "
+                "pass overwrite=True to replace it, or choose another destination"
+            )
+        files = [target]
+    elif (
+        not single
+        and previous is not None
+        and "finished" in previous
+        and not job_changes(previous, signature)
+    ):
+        files = sorted(parts.glob("part-*.parquet"))
+    else:
+        return None
+    stats = FileStats(already_done=True, parts_skipped=len(files), usd=0.0, outputs=[str(f) for f in files])
+    for f in files:
+        stats.rows += pq.ParquetFile(f).metadata.num_rows
+    if files:
+        stats.model = str(read_provenance(files[0]).get("model") or "")
+    return stats
+
+
+async def _embed_parts(
+    source: Path,
+    parts: Path,
+    column: Hashable,
+    output: Hashable | None,
+    vector_column: Hashable,
+    batch_rows: int,
+    details: bool,
+    on_part: Callable[[int, int], None] | None,
+    cfg: EmbedConfig,
+    opts: InputOptions,
+    summary: InputSummary,
+    signature: Mapping[str, Any],
+    stats: FileStats,
+) -> None:
+    """Embed the input batch by batch into ``parts``, skipping the parts already written."""
+    job = json.dumps(dict(signature), sort_keys=True).encode()
     # One budget for the whole file: each batch is its own job, and a fresh full bucket per
     # batch would let the file as a whole go over tokens_per_minute.
     with shared_limits():
-        batches = read_batches(source, batch_rows=batch_rows, fmt=format, text_column=column)
+        batches = read_batches(source, batch_rows=batch_rows, text_column=column, options=opts)
         size: int | None = None  # of the vectors in the parts so far
         for number, frame in enumerate(batches):
             part = parts / f"part-{number:05d}.parquet"
@@ -248,35 +345,53 @@ async def aembed_file(
                 stats.parts_skipped += 1
                 size = size or _stored_size(part, vector_column)
                 stats.model = stats.model or str(read_provenance(part).get("model") or "")
+                stats.null_vectors += _null_count(part, vector_column)
                 continue
             batch_cfg = _config_for_batch(cfg, frame, column, size)
             out = await aembed_column(frame, column, output=output, details=details, config=batch_cfg)
             if size is None and out[vector_column].notna().any():
                 size = _size_of(out[vector_column])
-            summary = out.attrs.get("embedframe", {})
-            stats.model = summary.get("model", "")
-            stats.requests += summary.get("requests", 0)
-            stats.tokens += summary.get("tokens", 0)
-            stats.cache_hits += summary.get("cache_hits", 0)
-            stats.error_rows += summary.get("error_rows", 0)
+            summary_ = out.attrs.get("embedframe", {})
+            stats.model = summary_.get("model", "")
+            stats.requests += summary_.get("requests", 0)
+            stats.tokens += summary_.get("tokens", 0)
+            stats.tokens_sent += summary_.get("tokens_sent", 0)
+            stats.cache_hits += summary_.get("cache_hits", 0)
+            stats.error_rows += summary_.get("error_rows", 0)
+            stats.null_vectors += int(out[vector_column].isna().sum())
             if details:
                 out[column] = _writable_texts(out[column])
-            write_parquet(out, part, provenance=out.attrs[PROVENANCE_ATTR][str(vector_column)])
+            table = frame_to_table(out, provenance=out.attrs[PROVENANCE_ATTR][str(vector_column)])
+            table = _as_input_types(table, summary.schema, {str(column), str(vector_column)})
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}), JOB_KEY: job})
+            write_table(table, part)
             stats.parts_written += 1
             if on_part is not None:
                 on_part(number, len(frame))
-    from .models import model_info
 
-    price = model_info(stats.model).usd_per_million_tokens if stats.model else None
-    stats.usd = stats.tokens * price / 1_000_000 if price is not None else None
-    if single:
-        _merge(parts, target)
-        shutil.rmtree(parts)
-        stats.outputs = [str(target)]
-    else:
-        stats.outputs = sorted(str(p) for p in parts.glob("part-*.parquet"))
-    stats.seconds = time.perf_counter() - started
-    return stats
+
+def _as_input_types(table: pa.Table, schema: pa.Schema | None, skip: set[str]) -> pa.Table:
+    """``table`` with each carried column cast to the type it has over the whole input.
+
+    A JSON Lines column of integers gets nulls (floats) in some batches only; every part
+    must have the same schema, or the parts could not be merged.
+    """
+    if schema is None:
+        return table
+    for i, f in enumerate(table.schema):
+        if f.name in skip or f.name not in schema.names:
+            continue
+        want = schema.field(f.name).type
+        if not f.type.equals(want) and not pa.types.is_null(want):
+            table = table.set_column(i, pa.field(f.name, want), table.column(i).cast(want))
+    return table
+
+
+def _null_count(part: Path, vector_column: Hashable) -> int:
+    file = pq.ParquetFile(part)
+    if str(vector_column) not in file.schema_arrow.names:
+        return 0
+    return sum(b.column(0).null_count for b in file.iter_batches(columns=[str(vector_column)]))
 
 
 def _config_for_batch(
@@ -331,14 +446,6 @@ def _writable_texts(texts: pd.Series) -> pd.Series:
     return pd.Series(values, index=texts.index, name=texts.name, dtype=object)
 
 
-def _merge(parts: Path, target: Path) -> None:
-    """Concatenate the parts into ``target`` one part at a time (atomic: temp file, then rename)."""
-    files = sorted(parts.glob("part-*.parquet"))
-    if not files:
-        raise InputError(f"the input had no rows; nothing was written to {str(target)!r}")
-    write_table(files, target)
-
-
 def embed_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
@@ -347,6 +454,9 @@ def embed_file(
     output: Hashable | None = None,
     batch_rows: int = 20_000,
     format: str | None = None,
+    file_encoding: str | None = None,
+    delimiter: str | None = None,
+    dtype: Mapping[str, str] | None = None,
     details: bool = False,
     overwrite: bool = False,
     on_part: Callable[[int, int], None] | None = None,
@@ -362,6 +472,9 @@ def embed_file(
             output=output,
             batch_rows=batch_rows,
             format=format,
+            file_encoding=file_encoding,
+            delimiter=delimiter,
+            dtype=dtype,
             details=details,
             overwrite=overwrite,
             on_part=on_part,
@@ -369,3 +482,38 @@ def embed_file(
             **options,
         )
     )
+
+
+def estimate_file(
+    src: str | os.PathLike[str],
+    *,
+    column: Hashable,
+    batch_rows: int = 1_000_000,
+    format: str | None = None,
+    file_encoding: str | None = None,
+    delimiter: str | None = None,
+    dtype: Mapping[str, str] | None = None,
+    config: EmbedConfig | None = None,
+    **options: Any,
+) -> Estimate:
+    """What :func:`embed_file` would send for ``column`` of ``src``, read the same way; no network.
+
+    The file is read ``batch_rows`` rows at a time, so memory stays bounded; the counts
+    are summed over the batches.
+    """
+    opts = InputOptions(format=format, encoding=file_encoding, delimiter=delimiter, dtype=dtype or {})
+    source = Path(src)
+    total: dict[str, Any] | None = None
+    for frame in read_batches(source, batch_rows=batch_rows, text_column=column, options=opts):
+        if total is None:
+            check_column(source, column, list(frame.columns))
+        part = estimate(frame[column], column=column, config=config, **options).as_dict()
+        if total is None:
+            total = part
+            continue
+        for key, value in part.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                total[key] = (total[key] or 0) + value
+    if total is None:  # pragma: no cover  (read_batches always gives a frame, or raises)
+        total = estimate(pd.Series([], dtype=object), config=config, **options).as_dict()
+    return Estimate(**total)

@@ -26,10 +26,12 @@ they are read in full. The model runs in a worker thread, one call at a time.
 from __future__ import annotations
 
 import argparse
+import errno
 import hmac
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -469,6 +471,7 @@ def serve(
     """
     import uvicorn
 
+    listening = _listen(host, port)  # before the model loads: a port in use fails at once
     model = LocalModel()
     app = create_app(
         model=model,
@@ -490,7 +493,28 @@ def serve(
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, server_header=False)
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (as uvicorn binds it), or :class:`ConfigError` saying why not."""
+    name = host.strip("[]")
+    sock = socket.socket(socket.AF_INET6 if ":" in name else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((name, port))
+    except OSError as err:
+        sock.close()
+        reason = err.strerror or str(err)
+        hint = (
+            "another program is using it; pick another with port=..."
+            if err.errno == errno.EADDRINUSE
+            else "check host=... and port=..."
+        )
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}; {hint}") from err
+    sock.set_inheritable(True)
+    return sock
 
 
 def _exposure_warning(host: str, api_key: str | None) -> str | None:
@@ -570,7 +594,9 @@ def run_serve(args: argparse.Namespace) -> int:
             log_level=args.log_level,
         )
     except ConfigError as exc:
-        print(f"embedframe serve: {exc}", file=sys.stderr)
+        from .cli import for_cli
+
+        print(f"embedframe serve: {for_cli(str(exc))}", file=sys.stderr)
         return 2
     return 0
 

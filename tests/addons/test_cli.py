@@ -71,13 +71,18 @@ def test_embed_writes_the_file_and_prints_a_summary(
     sent = sum(r.total_tokens for r in server.requests)
     assert sent == sum(tokens(t) for t in DISTINCT)
     assert f"embedded 5 rows with text-embedding-3-small into {out}" in stderr
-    assert f"{sent} tokens, {len(server.requests)} requests, 0 cache hits" in stderr
+    assert re.search(
+        rf"{sent} tokens billed( \([\d,]+ sent at most: an upper bound[^)]*\))?, 1 request, 0 cache hits",
+        stderr,
+    )
+    assert "1 row with a null vector (0 bad rows)" in stderr
     assert f"cost ${sent * 0.02 / 1e6:,.4f}" in stderr
     assert re.search(r", \d+\.\d s$", stderr.strip())
     assert not (tmp_path / "vector-cache").exists()  # --no-cache: nothing read or written
 
     back = read_parquet(out)
-    assert back["id"].tolist() == [1, 2, 3, 4, 5] and back["stars"].tolist() == [5, 1, 3, 4, 2]
+    assert back["id"].tolist() == ["1", "2", "3", "4", "5"]  # a CSV's columns come out as written
+    assert back["stars"].tolist() == ["5", "1", "3", "4", "2"]
     valid = back["text_embedding"].notna().to_numpy()
     assert valid.tolist() == [True, True, False, True, True]
     assert np.array_equal(
@@ -87,7 +92,7 @@ def test_embed_writes_the_file_and_prints_a_summary(
     first = len(server.requests)
     cli(capsys, "embed", csv_input, "-c", "text", "-o", tmp_path / "cached.parquet", *base)
     code, _, stderr = cli(capsys, "embed", csv_input, "-c", "text", "-o", tmp_path / "again.parquet", *base)
-    assert code == 0 and "0 tokens, 0 requests, 3 cache hits" in stderr
+    assert code == 0 and "0 tokens billed, 0 requests, 3 cache hits" in stderr
     assert len(server.requests) == first + 1  # only the first cached run sent anything
 
 
@@ -136,7 +141,8 @@ def test_estimate_prints_tokens_requests_and_cost_without_sending(
     assert code == 0
     est = json.loads(stdout)
     assert est["tokens"] == total and est["requests"] == 2 and est["rows"] == 5
-    assert (est["empty_rows"], est["duplicate_rows"], est["distinct_texts"]) == (1, 1, 3)
+    assert (est["null_rows"], est["empty_rows"]) == (1, 0)  # an empty CSV field is null, as pandas reads it
+    assert (est["duplicate_rows"], est["distinct_texts"]) == (1, 3)
     assert est["usd"] == pytest.approx(total * 0.02 / 1e6) and est["model"] == "text-embedding-3-small"
     assert server.requests == []
     code, _, _ = cli(capsys, "embed", csv_input, "-c", "text", "-o", tmp_path / "o.parquet", *base)
@@ -153,7 +159,8 @@ def test_inspect_prints_schema_provenance_rows_dimension_and_nulls(
 ) -> None:
     """inspect shows rows, every column's type, the vector dimension and null count, and the provenance."""
     out = tmp_path / "out.parquet"
-    cli(capsys, "embed", csv_input, "-c", "text", "-o", out, "--base-url", server.url, "--api-key", API_KEY)
+    base = ["--base-url", server.url, "--api-key", API_KEY, "--dtype", "id=int64", "--dtype", "stars=int64"]
+    cli(capsys, "embed", csv_input, "-c", "text", "-o", out, *base)
     code, stdout, _ = cli(capsys, "inspect", out)
     assert code == 0
     assert f"{out}: 5 rows in 1 row group(s)" in stdout
@@ -194,7 +201,7 @@ def test_inspect_prints_schema_provenance_rows_dimension_and_nulls(
         ),
         (["estimate", "{csv}", "-c", "txt"], "no column 'txt'"),
         (["estimate", "{tmp}/missing.jsonl", "-c", "text"], "does not exist"),
-        (["inspect", "{tmp}/missing.parquet"], "no file"),
+        (["inspect", "{tmp}/missing.parquet"], "no file or folder"),
         (["inspect", "{csv}"], "not a readable Parquet file"),
     ],
     ids=[

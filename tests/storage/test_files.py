@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -164,8 +165,9 @@ def test_embed_file_carries_every_column_in_order(
         m, valid = to_numpy(back["text_embedding"]), back["text_embedding"].notna().to_numpy()
         assert len(pd.read_parquet(dst)) == 23  # the folder reads as one dataset
     assert list(back.columns) == [*df.columns, "text_embedding"]
+    carried = pd.read_csv(src, dtype=str) if suffix == ".csv" else df  # a CSV's columns stay text
     for name in ("id", "stars", "score", "tag"):
-        assert back[name].tolist() == df[name].tolist(), name
+        assert back[name].tolist() == carried[name].tolist(), name
     assert plain_texts(back["text"]) == plain_texts(df["text"])
     assert valid.tolist() == df["text"].notna().tolist()
     assert same(m, expected(df["text"].tolist()))
@@ -175,24 +177,48 @@ def test_embed_file_carries_every_column_in_order(
 def test_csv_text_that_looks_like_numbers_stays_text(
     tmp_path: Path, server: FakeServer, config: EmbedConfig
 ) -> None:
-    """A CSV text column of digits is embedded as text, not refused as integers."""
+    """A CSV's columns come out exactly as written: text of digits stays text, leading zeros included."""
     src = tmp_path / "codes.csv"
-    src.write_text("code,text\n1,42\n2,007\n3,3.5\n")
+    src.write_text("zip,sku,text\n01234,000123,42\n2,7,007\n00000,1e5,3.5\n")
     out = tmp_path / "out.parquet"
     embedframe.embed_file(src, out, column="text", config=config)
     back, m, _ = vectors_of(out)
-    assert back["text"].tolist() == ["42", "007", "3.5"] and back["code"].tolist() == [1, 2, 3]
+    assert back["text"].tolist() == ["42", "007", "3.5"]
+    assert back["zip"].tolist() == ["01234", "2", "00000"] and back["sku"].tolist() == ["000123", "7", "1e5"]
+    assert pq.read_schema(out).field("zip").type in (pa.string(), pa.large_string())
     assert same(m, expected(["42", "007", "3.5"]))
 
 
-def test_csv_whose_types_change_after_the_first_block_is_an_input_error(tmp_path: Path) -> None:
-    """A CSV column whose later values break the type guessed from the first 4 MiB raises InputError, not an Arrow error."""
+def test_csv_columns_given_types_are_converted(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig
+) -> None:
+    """dtype= converts the columns it names (and only those); the others stay text."""
+    src = tmp_path / "typed.csv"
+    src.write_text("id,zip,stars,text\n1,01234,5,a\n2,00042,,b\n")
+    out = tmp_path / "out.parquet"
+    embedframe.embed_file(src, out, column="text", dtype={"id": "int64", "stars": "Int64"}, config=config)
+    back = pd.read_parquet(out)
+    assert back["id"].tolist() == [1, 2] and back["zip"].tolist() == ["01234", "00042"]
+    assert back["stars"].tolist()[0] == 5 and pd.isna(back["stars"].tolist()[1])
+    assert pq.read_schema(out).field("id").type == pa.int64()
+
+
+def test_a_late_value_that_breaks_a_given_type_is_found_before_anything_is_sent(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig
+) -> None:
+    """A code column of digits that turns to 'A240000' near the end: carried as text it is fine; typed as
+    int64 the job fails with its row before any request, and leaves nothing behind."""
     src = tmp_path / "big.csv"
-    lines = "".join(f"{i},text {i}\n" for i in range(400_000))
-    src.write_text(f"code,text\n{lines}not-a-number,last\n")
-    with pytest.raises(InputError, match="types are guessed"):
-        for _ in read_batches(src, batch_rows=1_000_000, text_column="text"):
-            pass
+    lines = "".join(f"{i},text {i % 50}\n" for i in range(200_000))
+    src.write_text(f"code,text\n{lines}A240000,last\n")
+    dst = tmp_path / "out.parquet"
+    with pytest.raises(InputError, match=r"column 'code' holds 'A240000' at data row 200,001.*not int64"):
+        embedframe.embed_file(
+            src, dst, column="text", batch_rows=20_000, dtype={"code": "int64"}, config=config
+        )
+    assert server.requests == [] and sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
+    stats = embedframe.embed_file(src, dst, column="text", batch_rows=50_000, config=config)
+    assert stats.rows == 200_001 and pq.read_table(dst, columns=["code"]).column(0)[-1].as_py() == "A240000"
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
@@ -202,7 +228,8 @@ def test_reader_yields_batches_of_batch_rows(tmp_path: Path, suffix: str) -> Non
     src = write_input(df, tmp_path / f"in{suffix}")
     batches = list(read_batches(src, batch_rows=4, text_column="text"))
     assert [len(b) for b in batches] == [4, 4, 4, 4, 4, 3]
-    assert pd.concat(batches, ignore_index=True)["id"].tolist() == df["id"].tolist()
+    ids = pd.concat(batches, ignore_index=True)["id"].tolist()
+    assert ids == (df["id"].astype(str) if suffix == ".csv" else df["id"]).tolist()
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
@@ -306,17 +333,93 @@ def test_a_changed_job_into_the_same_output_is_refused_unless_overwrite(
         assert json.loads((parts / MANIFEST).read_text())["column"] == changed["column"]
 
 
-def test_a_finished_one_file_output_is_not_replaced_without_overwrite(
-    tmp_path: Path, server: FakeServer, config: EmbedConfig
+@pytest.mark.parametrize("single", [True, False], ids=["one-file", "folder"])
+def test_rerunning_a_finished_job_sends_nothing_and_leaves_the_output_as_it_is(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig, single: bool
 ) -> None:
-    """Embedding into an existing OUT.parquet is refused; overwrite=True replaces it."""
+    """The same call again after it finished (also after `touch` on the input) reads nothing, sends nothing, rewrites nothing."""
+    src = write_input(frame(12), tmp_path / "in.csv")
+    dst = tmp_path / ("out.parquet" if single else "out")
+    first = embedframe.embed_file(src, dst, column="text", batch_rows=5, config=config)
+    files = [dst] if single else sorted(dst.glob("*"))
+    before = {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in files}
+    server.reset()
+    again = embedframe.embed_file(src, dst, column="text", batch_rows=5, config=config)
+    assert again.already_done and (again.rows, again.parts_written, again.requests) == (12, 0, 0)
+    assert again.model == first.model == "text-embedding-3-small" and again.usd == 0.0
+    os.utime(src, ns=(src.stat().st_atime_ns, src.stat().st_mtime_ns + 5_000_000_000))  # touch: same content
+    assert embedframe.embed_file(src, dst, column="text", batch_rows=5, config=config).already_done
+    assert server.requests == []
+    assert {
+        f: (f.read_bytes(), f.stat().st_mtime_ns) for f in (sorted(dst.glob("*")) if not single else [dst])
+    } == before
+
+
+@pytest.mark.parametrize("single", [True, False], ids=["one-file", "folder"])
+def test_another_job_into_a_finished_output_is_refused_unless_overwrite(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig, single: bool
+) -> None:
+    """A finished output is not replaced by another job (other options, or an input whose content changed) without overwrite=True."""
     src = write_input(frame(5), tmp_path / "in.parquet")
-    dst = tmp_path / "out.parquet"
+    dst = tmp_path / ("out.parquet" if single else "out")
     embedframe.embed_file(src, dst, column="text", config=config)
-    with pytest.raises(InputError, match=r"exists.*overwrite=True"):
+    with pytest.raises(
+        InputError,
+        match=r"(exists and holds a|holds parts of a) different job \(changed: dimensions\).*overwrite=True",
+    ):
+        embedframe.embed_file(src, dst, column="text", dimensions=8, config=config)
+    write_input(frame(5, offset=100), src)  # new content at the same path
+    with pytest.raises(InputError, match=r"changed: source_sha256"):
         embedframe.embed_file(src, dst, column="text", config=config)
     embedframe.embed_file(src, dst, column="text", output="v", overwrite=True, config=config)
-    assert "v" in pq.read_schema(dst).names
+    assert "v" in pq.read_schema(dst if single else dst / "part-00000.parquet").names
+
+
+def test_an_existing_file_not_written_by_a_file_job_is_not_replaced(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig
+) -> None:
+    """A Parquet file at the destination that embed_file did not write is refused without overwrite=True."""
+    src = write_input(frame(5), tmp_path / "in.parquet")
+    dst = tmp_path / "out.parquet"
+    frame(2).to_parquet(dst)
+    with pytest.raises(InputError, match=r"not written by an embedframe file job; pass overwrite=True"):
+        embedframe.embed_file(src, dst, column="text", config=config)
+    assert server.requests == [] and len(pd.read_parquet(dst)) == 2
+
+
+def test_a_resume_against_another_server_is_refused(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig
+) -> None:
+    """Parts made through one server are never completed through another: the resume is refused, nothing sent."""
+    src = write_input(frame(10), tmp_path / "in.parquet")
+    dst = tmp_path / "out.parquet"
+
+    def stop(number: int, rows: int) -> None:
+        raise RuntimeError("stopped")
+
+    with pytest.raises(RuntimeError):
+        embedframe.embed_file(src, dst, column="text", batch_rows=4, on_part=stop, config=config)
+    server.reset()
+    other = config.replace(base_url="http://127.0.0.1:9/v1")
+    with pytest.raises(InputError, match=r"different job \(changed: server\)"):
+        embedframe.embed_file(src, dst, column="text", batch_rows=4, config=other)
+    assert server.requests == [] and (tmp_path / "out.parquet.parts" / "part-00000.parquet").exists()
+
+
+def test_job_identity_resolves_the_backend_from_the_environment(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no options, the identity names the local model; with OPENAI_BASE_URL/KEY set, that server and its model."""
+    from embedframe.files import job_changes, job_identity
+
+    local = job_identity(EmbedConfig(), column="text", vector_column="text_embedding")
+    assert local["server"] == "local" and local["model"] == "all-MiniLM-L6-v2"
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    remote = job_identity(EmbedConfig(), column="text", vector_column="text_embedding")
+    assert remote["server"] == f"{server.url}/embeddings" and remote["model"] == "text-embedding-3-small"
+    assert {"server", "model", "tokenizer"} <= set(job_changes(local, remote))
+    assert API_KEY not in json.dumps(remote)
 
 
 def test_a_job_that_failed_before_its_first_part_does_not_block_the_corrected_one(
@@ -391,3 +494,148 @@ def test_a_fully_resumed_job_still_reports_its_model(
     again = embedframe.embed_file(src, dst, column="text", batch_rows=3, config=config)
     assert again.parts_skipped == 2 and again.parts_written == 0
     assert again.model == "text-embedding-3-small" and again.usd == 0.0
+
+
+# ------------------------------------------------------------------------------- input files
+
+
+def test_empty_csv_fields_are_nulls_as_pandas_reads_them(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig
+) -> None:
+    """Empty fields and pandas' null markers are null (null vectors, null text); estimate counts them as pandas does."""
+    src = tmp_path / "in.csv"
+    src.write_text('id,text\n1,hello\n2,\n3,""\n4," "\n5,NA\n6,world\n7,null\n')
+    by_pandas = pd.read_csv(src)["text"]
+    est = embedframe.estimate_file(src, column="text", config=config)
+    empty = int(by_pandas.dropna().str.strip().eq("").sum())
+    assert (est.null_rows, est.empty_rows) == (int(by_pandas.isna().sum()), empty) == (4, 1)
+    dst = tmp_path / "out.parquet"
+    embedframe.embed_file(src, dst, column="text", config=config)
+    back = pd.read_parquet(dst)
+    assert back["text"].isna().tolist() == by_pandas.isna().tolist()
+    assert back["text_embedding"].notna().tolist() == [True, False, False, False, False, True, False]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "latin1.csv",
+            "id,text\n1,plain\n2,café au lait\n".encode("latin-1"),
+            r"'.*latin1\.csv'.* not valid utf-8 text at line 3 \(byte 0xe9\).*file_encoding='latin-1'",
+        ),
+        (
+            "fields.csv",
+            b"id,text\n1,a\n2,b,extra\n3,c\n",
+            r"'.*fields\.csv'.* line 3 has 3 fields where the header has 2; quote the fields",
+        ),
+        (
+            "broken.jsonl",
+            b'{"id": 1, "text": "a"}\n{"id": 2, "text": "b"\n{"id": 3, "text": "c"}\n',
+            r"'.*broken\.jsonl'.* line 2 is not valid JSON .*fix or remove that line",
+        ),
+        ("zero.csv", b"", r"'.*zero\.csv' is empty \(0 bytes\)"),
+        ("zero.jsonl", b"", r"'.*zero\.jsonl' is empty \(0 bytes\)"),
+    ],
+)
+def test_a_bad_input_file_is_one_clear_input_error_before_anything_is_sent(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig, name: str, content: bytes, message: str
+) -> None:
+    """A Latin-1 CSV, a row with too many fields, a broken JSON line, a zero-byte file: InputError naming file, line and fix; nothing left behind."""
+    src = tmp_path / name
+    src.write_bytes(content)
+    for dst in (tmp_path / "out.parquet", tmp_path / "out"):
+        with pytest.raises(InputError, match=message):
+            embedframe.embed_file(src, dst, column="text", batch_rows=1, config=config)
+        with pytest.raises(InputError, match=message):
+            embedframe.estimate_file(src, column="text", config=config)
+    assert server.requests == [] and [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_file_encoding_and_delimiter_read_other_files(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig
+) -> None:
+    """file_encoding= and delimiter= read a Latin-1, ';'-separated file; without them the message suggests the delimiter."""
+    src = tmp_path / "in.csv"
+    src.write_bytes("id;text\n1;café au lait\n2;crème brûlée\n".encode("latin-1"))
+    with pytest.raises(
+        InputError, match=r"no column 'text'.*\['id;text'\].*';'-separated: pass delimiter=';'"
+    ):
+        embedframe.embed_file(
+            src, tmp_path / "out.parquet", column="text", file_encoding="latin-1", config=config
+        )
+    out = tmp_path / "out.parquet"
+    embedframe.embed_file(src, out, column="text", file_encoding="latin-1", delimiter=";", config=config)
+    back, m, _ = vectors_of(out)
+    assert back["text"].tolist() == ["café au lait", "crème brûlée"] and back["id"].tolist() == ["1", "2"]
+    assert same(m, expected(["café au lait", "crème brûlée"]))
+
+
+@pytest.mark.parametrize("single", [True, False], ids=["one-file", "folder"])
+def test_a_failed_run_leaves_nothing_it_created(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig, single: bool
+) -> None:
+    """A wrong column, or a server that refuses the first batch, leaves no empty OUT.parquet.parts/ (or OUT/) behind."""
+    src = write_input(frame(6), tmp_path / "in.csv")
+    dst = tmp_path / ("out.parquet" if single else "out")
+    with pytest.raises(InputError, match="no column 'txt'"):
+        embedframe.embed_file(src, dst, column="txt", config=config)
+    with pytest.raises(embedframe.AuthenticationError):
+        embedframe.embed_file(src, dst, column="text", config=config.replace(api_key="sk-wrong-key-0000"))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "vector-cache") == ["in.csv"]
+
+
+@pytest.mark.parametrize("single", [True, False], ids=["one-file", "folder"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_an_input_with_no_rows_writes_an_empty_output_with_the_schema(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig, single: bool, suffix: str
+) -> None:
+    """A header-only CSV (or an empty Parquet file) gives an empty output with every column and the vector column; nothing sent."""
+    src = tmp_path / f"in{suffix}"
+    if suffix == ".csv":
+        src.write_text("id,text,zip\n")
+    else:
+        pd.DataFrame({"id": pd.Series([], dtype="int64"), "text": pd.Series([], dtype=object)}).to_parquet(
+            src
+        )
+    dst = tmp_path / ("out.parquet" if single else "out")
+    stats = embedframe.embed_file(src, dst, column="text", dimensions=DIM, config=config)
+    assert stats.rows == 0 and server.requests == []
+    file = dst if single else dst / "part-00000.parquet"
+    schema = pq.read_schema(file)
+    assert schema.names[:2] == ["id", "text"] and schema.names[-1] == "text_embedding"
+    assert schema.field("text_embedding").type.equals(pa.list_(pa.float32(), DIM))
+    assert pq.ParquetFile(file).metadata.num_rows == 0
+    assert embedframe.embed_file(src, dst, column="text", dimensions=DIM, config=config).already_done
+
+
+def test_jsonl_columns_keep_their_json_types_across_batches(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig
+) -> None:
+    """A JSON column of integers with nulls in a later batch only is written with one type in every part; strings stay strings."""
+    src = tmp_path / "in.jsonl"
+    rows = [{"id": i, "zip": f"{i:05d}", "n": (None if i >= 4 else i), "text": f"t{i}"} for i in range(6)]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    dst = tmp_path / "out.parquet"
+    embedframe.embed_file(src, dst, column="text", batch_rows=2, config=config)
+    back = pd.read_parquet(dst)
+    assert back["zip"].tolist() == [f"{i:05d}" for i in range(6)]
+    assert back["n"].tolist()[:4] == [0, 1, 2, 3] and back["n"].isna().tolist()[4:] == [True, True]
+
+
+def test_a_jsonl_column_of_two_types_is_refused_before_anything_is_sent(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig
+) -> None:
+    """A JSON column that holds numbers in one batch and text in a later one fails with its rows and the dtype fix, before any request."""
+    src = tmp_path / "in.jsonl"
+    rows = [{"code": i, "text": f"t{i}"} for i in range(4)] + [{"code": "A240000", "text": "last"}]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(
+        InputError, match=r"column 'code' holds int64 values from data row 1 .* dtype=\{'code': 'str'\}"
+    ):
+        embedframe.embed_file(src, tmp_path / "out.parquet", column="text", batch_rows=2, config=config)
+    assert server.requests == []
+    embedframe.embed_file(
+        src, tmp_path / "out.parquet", column="text", batch_rows=2, dtype={"code": "str"}, config=config
+    )
+    assert pd.read_parquet(tmp_path / "out.parquet")["code"].tolist() == ["0", "1", "2", "3", "A240000"]
