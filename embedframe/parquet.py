@@ -383,6 +383,7 @@ def provenance_for(
     return {
         "model": model if model is not None else config.model,
         "dimensions": int(dimensions),
+        "requested_dimensions": config.dimensions,
         "encoding": config.tokenizer_name,
         "max_input_tokens": config.input_limit,
         "long_text": config.long_text,
@@ -434,7 +435,30 @@ def read_parquet(path: str | os.PathLike[str], *, columns: Sequence[str] | None 
         arrays = [table.column(name) for name in names]
     table = pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=schema.metadata))
     frame: pd.DataFrame = table.to_pandas(types_mapper=_vector_dtype)
+    if "embedframe_provenance" not in frame.attrs:  # a file written from Arrow, not from a frame
+        by_column = _provenance_by_column(
+            schema.metadata, [f.name for i, f in enumerate(fields) if i in vectors]
+        )
+        if by_column:
+            frame.attrs["embedframe_provenance"] = by_column
     return frame
+
+
+def _provenance_by_column(metadata: Mapping[bytes, bytes] | None, vectors: list[str]) -> dict[str, Any]:
+    """The footer's provenance per vector column, as ``df.attrs`` keeps it after embedding."""
+    try:
+        found = json.loads((metadata or {}).get(PROVENANCE_KEY, b"null"))
+    except ValueError:
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    several = found.get("vector_columns")
+    if isinstance(several, dict):
+        return {k: v for k, v in several.items() if k in vectors and isinstance(v, dict)}
+    name = found.get("vector_column")
+    if name in vectors:
+        return {name: found}
+    return {vectors[0]: found} if len(vectors) == 1 and "model" in found else {}
 
 
 def _vector_dtype(t: pa.DataType) -> pd.ArrowDtype | None:
