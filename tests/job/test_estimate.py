@@ -77,8 +77,9 @@ def test_cost_is_the_list_price_of_text_embedding_3_small(config: EmbedConfig) -
         {"max_inputs_per_request": 3},
         {"max_inputs_per_request": 50, "max_tokens_per_request": 60},
         {"max_inputs_per_request": 2048},
+        {"max_inputs_per_request": 2048, "tokens_per_minute": 60_000},
     ],
-    ids=["by-count", "by-tokens", "one-request"],
+    ids=["by-count", "by-tokens", "one-request", "paced-by-tokens-per-minute"],
 )
 def test_requests_and_tokens_match_what_a_real_run_sends(
     server: FakeServer, config: EmbedConfig, limits: dict[str, int]
@@ -91,6 +92,8 @@ def test_requests_and_tokens_match_what_a_real_run_sends(
     assert server.requests == []
     out = embedframe.embed(s, config=config, max_input_tokens=LIMIT, **limits)
     assert len(server.requests) == est.requests == out.attrs["embedframe"]["requests"]
+    if "tokens_per_minute" in limits:  # the budget, not the other limits, cuts the requests
+        assert est.requests > 1
     assert sum(r.total_tokens for r in server.requests) == est.tokens == out.attrs["embedframe"]["tokens"]
     assert len(server.ok_inputs()) == est.pieces
 
