@@ -353,3 +353,242 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
     assert exc.value.code == 0 and embedframe.__version__ in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------ reruns
+
+
+@pytest.mark.parametrize("output", ["out.parquet", "out"], ids=["one-file", "folder"])
+def test_rerunning_a_finished_job_exits_0_and_sends_nothing(
+    tmp_path: Path, csv_input: Path, server: FakeServer, capsys: pytest.CaptureFixture[str], output: str
+) -> None:
+    """The same embed command after it finished (as a scheduler reruns it): exit 0, 0 requests, the output untouched."""
+    out = tmp_path / output
+    argv = ["embed", csv_input, "-c", "text", "-o", out, "--base-url", server.url, "--api-key", API_KEY]
+    assert cli(capsys, *argv, "--batch-rows", 2)[0] == 0
+    files = sorted(out.rglob("*")) if out.is_dir() else [out]
+    before = [(f.read_bytes(), f.stat().st_mtime_ns) for f in files]
+    server.reset()
+    code, stdout, stderr = cli(capsys, *argv, "--batch-rows", 2)
+    assert code == 0 and stdout == "" and server.requests == []
+    assert f"{out} already holds this job, finished (5 rows embedded with text-embedding-3-small)" in stderr
+    assert [(f.read_bytes(), f.stat().st_mtime_ns) for f in files] == before
+    code, _, stderr = cli(capsys, *argv, "--batch-rows", 2, "--dimensions", 8)
+    assert code == 2 and "different job (changed: dimensions)" in stderr and "--overwrite" in stderr
+    assert "overwrite=True" not in stderr and server.requests == []
+
+
+def test_a_resume_under_another_model_is_refused(
+    tmp_path: Path, server: FakeServer, config: embedframe.EmbedConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Parts written with one model are never completed with another: exit 2 naming the change, nothing sent."""
+    src = tmp_path / "in.parquet"
+    pd.DataFrame({"text": [f"text {i}" for i in range(6)]}).to_parquet(src)
+    out = tmp_path / "out.parquet"
+
+    def stop(number: int, rows: int) -> None:
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        embedframe.embed_file(src, out, column="text", batch_rows=2, on_part=stop, config=config)
+    server.reset()
+    argv = [
+        "embed",
+        src,
+        "-c",
+        "text",
+        "-o",
+        out,
+        "--batch-rows",
+        2,
+        "--base-url",
+        server.url,
+        "--api-key",
+        API_KEY,
+    ]
+    code, _, stderr = cli(capsys, *argv, "--model", "text-embedding-3-large")
+    assert code == 2
+    assert (
+        re.search(r"holds parts of a different job \(changed: [^)]*\bmodel\b", stderr)
+        and "--overwrite" in stderr
+    )
+    assert server.requests == [] and (tmp_path / "out.parquet.parts" / "part-00000.parquet").exists()
+    code, _, stderr = cli(capsys, *argv)  # the same job as the parts: it resumes
+    assert code == 0 and "1 part already done" in stderr and len(server.requests) == 2  # parts 1 and 2
+
+
+def test_a_local_model_job_resumed_with_a_server_in_the_environment_is_refused(
+    tmp_path: Path, server: FakeServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job started with no key (the local model) and rerun with OPENAI_BASE_URL/OPENAI_API_KEY set is another job: refused, never mixed."""
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"text": [f"local text {i}" for i in range(6)]}).to_csv(src, index=False)
+    out = tmp_path / "out.parquet"
+
+    def stop(number: int, rows: int) -> None:
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        embedframe.embed_file(src, out, column="text", batch_rows=2, on_part=stop, progress=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    argv = ["embed", src, "-c", "text", "-o", out, "--batch-rows", 2, "--no-progress"]
+    code, _, stderr = cli(capsys, *argv)
+    assert code == 2 and re.search(r"different job \(changed: [^)]*\bmodel\b[^)]*\bserver\b", stderr)
+    assert server.requests == []
+    code, _, stderr = cli(capsys, *argv, "--overwrite")  # starting over is the way on: all from the server
+    assert code == 0 and "0 parts already done" in stderr
+    assert read_provenance(out)["model"] == "text-embedding-3-small" and len(server.ok_inputs()) == 6
+
+
+# ------------------------------------------------------------------------------- input files
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "latin1.csv",
+            "id,text\n1,café\n".encode("latin-1"),
+            r"not valid utf-8 text at line 2 .*--encoding latin-1",
+        ),
+        ("fields.csv", b"id,text\n1,a\n2,b,c\n", r"line 3 has 3 fields where the header has 2"),
+        ("broken.jsonl", b'{"text": "a"}\n{"text": \n', r"line 2 is not valid JSON"),
+        ("zero.csv", b"", r"is empty \(0 bytes\)"),
+        ("semi.csv", b"id;text\n1;a\n", r"no column 'text'.*';'-separated: pass --delimiter ';'"),
+    ],
+)
+@pytest.mark.parametrize("command_name", ["embed", "estimate"])
+def test_a_bad_input_file_exits_2_with_one_line_naming_the_file_line_and_fix(
+    tmp_path: Path,
+    server: FakeServer,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    content: bytes,
+    message: str,
+    command_name: str,
+) -> None:
+    """Latin-1, too many fields, a broken JSON line, a zero-byte file, a ';' file: exit 2, one line, the file named, nothing left behind."""
+    src = tmp_path / name
+    src.write_bytes(content)
+    extra = ["-o", tmp_path / "out.parquet"] if command_name == "embed" else []
+    code, stdout, stderr = cli(capsys, command_name, src, "-c", "text", *extra, "--base-url", server.url)
+    assert code == 2 and stdout == "" and "Traceback" not in stderr
+    assert stderr.startswith("embedframe: ") and stderr.count("\n") == 1 and name in stderr
+    assert re.search(message, stderr), stderr
+    assert server.requests == [] and [p.name for p in tmp_path.iterdir() if p.name != "vector-cache"] == [
+        name
+    ]
+
+
+def test_encoding_delimiter_and_dtype_options(
+    tmp_path: Path, server: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--encoding, --delimiter and --dtype read a Latin-1, ';'-separated file with a typed column; zips keep their zeros."""
+    src = tmp_path / "in.csv"
+    src.write_bytes("zip;stars;text\n01234;5;café\n00042;;thé\n".encode("latin-1"))
+    out = tmp_path / "out.parquet"
+    argv = ["--base-url", server.url, "--api-key", API_KEY, "--encoding", "latin-1", "--delimiter", ";"]
+    code, _, stderr = cli(capsys, "embed", src, "-c", "text", "-o", out, *argv, "--dtype", "stars=Int64")
+    assert code == 0, stderr
+    back = pd.read_parquet(out)
+    assert back["zip"].tolist() == ["01234", "00042"] and back["text"].tolist() == ["café", "thé"]
+    assert back["stars"].tolist()[0] == 5 and pd.isna(back["stars"].tolist()[1])
+    code, stdout, _ = cli(capsys, "estimate", src, "-c", "text", *argv, "--json")
+    assert code == 0 and json.loads(stdout)["rows"] == 2
+
+
+@pytest.mark.parametrize("output", ["out.parquet", "out"], ids=["one-file", "folder"])
+def test_a_header_only_csv_writes_an_empty_output_and_exits_0(
+    tmp_path: Path, server: FakeServer, capsys: pytest.CaptureFixture[str], output: str
+) -> None:
+    """A header-only CSV (an empty daily extract) gives an empty output with every column and the vector column; exit 0."""
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n")
+    out = tmp_path / output
+    argv = ["--base-url", server.url, "--api-key", API_KEY, "--dimensions", DIM]
+    code, _, stderr = cli(capsys, "embed", src, "-c", "text", "-o", out, *argv)
+    assert code == 0 and "embedded 0 rows" in stderr and server.requests == []
+    back = pd.read_parquet(out)
+    assert len(back) == 0 and list(back.columns) == ["id", "text", "text_embedding"]
+
+
+def test_inspect_reads_the_folder_embed_writes(
+    tmp_path: Path, csv_input: Path, server: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """inspect on a folder output: rows, files, row groups and nulls summed over the parts, the provenance shown."""
+    out = tmp_path / "parts"
+    base = ["--base-url", server.url, "--api-key", API_KEY, "--batch-rows", 2]
+    assert cli(capsys, "embed", csv_input, "-c", "text", "-o", out, *base)[0] == 0
+    code, stdout, _ = cli(capsys, "inspect", out)
+    assert code == 0 and f"{out}: 5 rows in 3 file(s) in 3 row group(s)" in stdout
+    assert f"vector column text_embedding: dimension {DIM}, 1 null(s)" in stdout
+    assert "  model: text-embedding-3-small" in stdout
+    code, stdout, _ = cli(capsys, "inspect", out, "--json")
+    info = json.loads(stdout)
+    assert (info["rows"], info["files"]) == (5, 3) and info["vector_columns"]["text_embedding"]["nulls"] == 1
+
+
+# ---------------------------------------------------------------------------------- messages
+
+
+def test_messages_speak_the_interface_in_use(
+    tmp_path: Path,
+    csv_input: Path,
+    server: FakeServer,
+    config: embedframe.EmbedConfig,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The same refusal says overwrite=True to Python and --overwrite on the command line, never the other's words."""
+    out = tmp_path / "out.parquet"
+    pd.DataFrame({"x": [1]}).to_parquet(out)
+    with pytest.raises(embedframe.InputError) as err:
+        embedframe.embed_file(csv_input, out, column="text", config=config)
+    assert "overwrite=True" in str(err.value) and "--" not in str(err.value)
+    code, _, stderr = cli(capsys, "embed", csv_input, "-c", "text", "-o", out, "--base-url", server.url)
+    assert code == 2 and "pass --overwrite to replace it" in stderr and "overwrite=True" not in stderr
+
+
+def test_for_cli_turns_python_options_into_flags() -> None:
+    """Python option advice becomes the command's flags, quoted for a shell; other text is left alone."""
+    from embedframe.cli import for_cli
+
+    assert for_cli("pass overwrite=True to replace it") == "pass --overwrite to replace it"
+    assert for_cli("pass delimiter=';'") == "pass --delimiter ';'"
+    assert for_cli("pass delimiter='\\t'") == "pass --delimiter tab"
+    assert for_cli("pass file_encoding='latin-1'") == "pass --encoding latin-1"
+    assert for_cli("e.g. dtype={'code': 'str'}") == "e.g. --dtype code=str"
+    assert for_cli("pass dimensions=... to get") == "pass --dimensions ... to get"
+    assert for_cli("the server said x=1 and model_x=2") == "the server said x=1 and model_x=2"
+
+
+def test_estimate_json_into_a_closed_pipe_ends_without_a_traceback(tmp_path: Path, csv_input: Path) -> None:
+    """`embedframe estimate ... --json | head` where the reader has gone: no BrokenPipeError traceback, the SIGPIPE status."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written: every write fails
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "embedframe.cli", "estimate", str(csv_input), "-c", "text", "--json"],
+        stdout=write,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OPENAI_API_KEY": API_KEY},
+    )
+    os.close(write)
+    _, stderr = proc.communicate(timeout=120)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr and "Exception ignored" not in stderr
+    assert proc.returncode == 141, stderr
+
+
+def test_serve_on_a_port_in_use_fails_at_once_before_loading_the_model() -> None:
+    """`embedframe serve --port P` with P taken: exit 2 naming the port and --port, without loading the model."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = command("serve", "--port", port)
+        _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2, stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in stderr and "--port" in stderr and "port=" not in stderr
+    assert "loading" not in stderr and "Traceback" not in stderr
