@@ -790,7 +790,14 @@ class _Handler(BaseHTTPRequestHandler):
             ]
             self._send_json(200, {"object": "list", "data": data})
             return
+        if _batch_route(self, "GET", path):
+            return
         self._not_found("GET")
+
+    def do_DELETE(self) -> None:
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if not _batch_route(self, "DELETE", path):
+            self._not_found("DELETE")
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
@@ -799,6 +806,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:  # unreadable Content-Length or chunk size
             self.close_connection = True
             self._send_json(400, _ApiError(400, "Malformed request body framing.").body)
+            return
+        if _batch_route(self, "POST", path, raw):
             return
         if path != "/v1/embeddings":
             self._not_found("POST")
@@ -943,6 +952,18 @@ class _Handler(BaseHTTPRequestHandler):
         rec.status = status
         body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
         self._send_json(status, body, headers)
+
+
+def _batch_route(handler: _Handler, method: str, path: str, raw: bytes = b"") -> bool:
+    """Files and Batches endpoints (tests/support/fakebatch.py); ``False`` for other paths."""
+    if not path.startswith(("/v1/files", "/v1/batches")):
+        return False
+    try:
+        from tests.support.fakebatch import handle
+    except ImportError:  # run as a script from tests/support
+        from fakebatch import handle  # type: ignore[no-redef]
+    handle(handler, method, raw)
+    return True
 
 
 # --------------------------------------------------------------------------- main
