@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from . import api
+from .batch import BatchJob, BatchOptions, aembed_column_batch, embed_column_batch, submit
 from .config import EmbedConfig
 from .estimate import Estimate, estimate
 from .parquet import write_parquet
@@ -30,14 +31,43 @@ class DataFrameEmbedAccessor:
         *,
         output: Hashable | None = None,
         details: bool = False,
+        batch: bool | BatchOptions = False,
         config: EmbedConfig | None = None,
         **options: Any,
     ) -> pd.DataFrame:
         """A new frame with ``column``'s vectors in ``output`` (default ``<column>_embedding``).
 
         ``details=True`` adds per-row accounting columns and reports bad rows instead of raising.
+        ``batch=True`` (or a :class:`~embedframe.BatchOptions`) goes through the Batch API at
+        half the price and blocks until it is done (see :meth:`submit` to return at once).
         """
+        if batch is not False:
+            return embed_column_batch(
+                self._frame,
+                column,
+                output=output,
+                details=details,
+                batch=_batch_options(batch),
+                config=config,
+                **options,
+            )
         return api.embed_column(self._frame, column, output=output, details=details, config=config, **options)
+
+    def submit(
+        self,
+        column: Hashable,
+        *,
+        output: Hashable | None = None,
+        details: bool = False,
+        batch: BatchOptions | None = None,
+        config: EmbedConfig | None = None,
+        **options: Any,
+    ) -> BatchJob:
+        """Submit ``column`` to the Batch API and return at once: a :class:`~embedframe.BatchJob`
+        with an ``id`` to come back with (see :func:`embedframe.submit`)."""
+        return submit(
+            self._frame, column, output=output, details=details, batch=batch, config=config, **options
+        )
 
     __call__ = column
     """``accessor(column, ...)`` is :meth:`column`."""
@@ -48,10 +78,21 @@ class DataFrameEmbedAccessor:
         *,
         output: Hashable | None = None,
         details: bool = False,
+        batch: bool | BatchOptions = False,
         config: EmbedConfig | None = None,
         **options: Any,
     ) -> pd.DataFrame:
         """Async :meth:`column`."""
+        if batch is not False:
+            return await aembed_column_batch(
+                self._frame,
+                column,
+                output=output,
+                details=details,
+                batch=_batch_options(batch),
+                config=config,
+                **options,
+            )
         return await api.aembed_column(
             self._frame, column, output=output, details=details, config=config, **options
         )
@@ -82,6 +123,14 @@ class DataFrameEmbedAccessor:
     def estimate(self, column: Hashable, *, config: EmbedConfig | None = None, **options: Any) -> Estimate:
         """Exact tokens, requests and list-price cost of embedding ``column``; sends nothing."""
         return estimate(api.get_column(self._frame, column), config=config, column=column, **options)
+
+
+def _batch_options(batch: bool | BatchOptions) -> BatchOptions:
+    if batch is True:
+        return BatchOptions()
+    if isinstance(batch, BatchOptions):
+        return batch
+    raise TypeError(f"batch must be True, False or a BatchOptions, got {batch!r}")
 
 
 @pd.api.extensions.register_series_accessor("embed")

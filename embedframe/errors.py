@@ -14,6 +14,8 @@ Every error embedframe raises on purpose derives from :class:`EmbedFrameError`::
     │   │   └── QuotaExceededError        429 insufficient_quota: will not clear; not retried
     │   └── ServerError                   5xx still failing after the retries
     ├── TransportError                    timeouts or dropped connections after the retries
+    ├── BatchError                        a Batch API job cannot give every row a vector (failed,
+    │                                     cancelled or expired batches), or is not finished yet
     └── ResponseError                     a 200 whose body breaks the contract (count, index,
         │                                 dimension, non-finite values, bad JSON)
         └── VectorSizeError               vectors of another size than the job's so far
@@ -28,6 +30,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchError",
     "ConfigError",
     "EmbedFrameError",
     "InputError",
@@ -119,6 +122,11 @@ class QuotaExceededError(RateLimitError):
 
 class ServerError(APIError):
     """The server kept failing with 5xx after every retry."""
+
+
+class BatchError(EmbedFrameError):
+    """A Batch API job cannot give every row its vector (batches that failed, were cancelled
+    or expired too often), or its result was asked for before it finished."""
 
 
 class TransportError(EmbedFrameError):

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ._core.batchfile import batch_usd
 from ._core.plan import EMPTY, ERROR, NULL
 from ._job.backend import resolve_backend
 from ._job.engine import count_tokens, open_cache, pack_pieces, piece_keys, plan_for
@@ -43,6 +44,8 @@ class Estimate:
     requests: int
     usd: float | None
     """List-price cost in US dollars, or ``None`` when the model's price is unknown."""
+    batch_usd: float | None = None
+    """The same through the Batch API (half the list price; see ``df.embed.submit``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,6 +64,8 @@ class Estimate:
             f"requests         {self.requests:,}",
             f"estimated cost   {cost}",
         ]
+        if self.batch_usd is not None:
+            lines.append(f"  batch API      ${self.batch_usd:,.4f} (half price, within 24 h)")
         return "\n".join(lines)
 
 
@@ -92,6 +97,7 @@ def estimate(
     long_texts = (plan.text_tokens > cfg.input_limit) & (np.diff(plan.ref_start) > 0)
     price = cfg.model_info.usd_per_million_tokens
     tokens = count_tokens(plan, todo, bound, exact, backend.tokenizer)
+    usd = None if price is None else tokens * price / 1_000_000
     return Estimate(
         model=str(cfg.model),
         rows=plan.n_rows,
@@ -106,5 +112,6 @@ def estimate(
         cache_hits=int(found.sum()),
         tokens=tokens,
         requests=len(batches),
-        usd=None if price is None else tokens * price / 1_000_000,
+        usd=usd,
+        batch_usd=batch_usd(usd),
     )
