@@ -83,6 +83,7 @@ def write_parquet(
     hash_column: str = "text_sha256",
     compression: str | Mapping[str, str] | None = DEFAULT_COMPRESSION,
     row_group_size: int | None = None,
+    drop_null_vectors: bool = False,
     **kwargs: Any,
 ) -> None:
     """Write ``df`` to ``path`` atomically; any column of float lists is written as vectors.
@@ -94,6 +95,9 @@ def write_parquet(
     row's UTF-8 text as 64 lowercase hex digits (DuckDB's ``sha256(text)``), null for null
     text. ``row_group_size`` defaults to about 64 MiB of vectors per group; ``kwargs`` go to
     :func:`pyarrow.parquet.write_table` and override the vector settings.
+    ``drop_null_vectors=True`` leaves out the rows with a null in any vector column (rows
+    whose text was null or empty, or refused), for readers that take no null vector
+    (LanceDB); the index of the rows kept is written as it is.
 
     Without ``provenance``, the one recorded in ``df.attrs`` when the frame was embedded is
     written (per vector column, under ``vector_columns`` when there are several).
@@ -101,7 +105,11 @@ def write_parquet(
     if provenance is None:
         provenance = attached_provenance(df)
     table = frame_to_table(
-        df, provenance=provenance, text_hash_column=text_hash_column, hash_column=hash_column
+        df,
+        provenance=provenance,
+        text_hash_column=text_hash_column,
+        hash_column=hash_column,
+        drop_null_vectors=drop_null_vectors,
     )
     write_table(table, path, compression=compression, row_group_size=row_group_size, **kwargs)
 
@@ -112,6 +120,7 @@ def frame_to_table(
     provenance: Mapping[str, Any] | None = None,
     text_hash_column: Hashable | None = None,
     hash_column: str = "text_sha256",
+    drop_null_vectors: bool = False,
 ) -> pa.Table:
     """The Arrow table :func:`write_parquet` writes; vector columns share the frame's memory."""
     if not isinstance(df, pd.DataFrame):
@@ -123,12 +132,22 @@ def frame_to_table(
             )
         df = df.copy(deep=False)  # no data is copied; the caller's frame is left alone
         df[hash_column] = text_hashes(df[text_hash_column])
+    table, vectors = _table_of(df)
+    if drop_null_vectors and vectors:
+        keep = np.ones(table.num_rows, dtype=bool)
+        for name in vectors:
+            keep &= table.column(name).is_valid().to_numpy(zero_copy_only=False)
+        if not keep.all():  # filtered as a frame, so the index is written as pandas keeps it
+            table, vectors = _table_of(df[keep])
+    return table.replace_schema_metadata(_metadata(table.schema.metadata, vectors, provenance))
+
+
+def _table_of(df: pd.DataFrame) -> tuple[pa.Table, set[str]]:
     try:
         table = pa.Table.from_pandas(df)  # ArrowDtype columns are taken as they are: no copy
     except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as err:
         raise InputError(f"the frame cannot be written to Parquet: {err}") from err
-    table, vectors = _as_vectors(table)
-    return table.replace_schema_metadata(_metadata(table.schema.metadata, vectors, provenance))
+    return _as_vectors(table)
 
 
 def write_table(

@@ -448,3 +448,95 @@ def test_write_table_concatenates_parts(tmp_path: Path) -> None:
     vec = pq.ParquetFile(tmp_path / "all.parquet").metadata.row_group(0).column(1)
     assert not vec.is_stats_set and "BYTE_STREAM_SPLIT" in vec.encodings
     assert _no_temp_files(tmp_path) and os.path.exists(tmp_path / "all.parquet")
+
+
+# ------------------------------------------------------------------ other readers (docs/files.md)
+
+DOCS_FILES = Path(__file__).resolve().parents[2] / "docs" / "files.md"
+
+DUCKDB_SQL = """
+    SELECT text, array_cosine_similarity(text_embedding::FLOAT[{d}], $q::FLOAT[{d}]) AS score
+    FROM read_parquet($path)
+    WHERE text_embedding IS NOT NULL
+    ORDER BY score DESC
+    LIMIT 5
+"""
+
+
+def _reviews_file(tmp_path: Path, d: int = 16) -> tuple[Path, pd.DataFrame, npt.NDArray[np.float32]]:
+    """A file as the quick start writes it: a text column and its vectors, two rows without one."""
+    df, m, _ = _frame(n=8, d=d, nulls=(2, 5))
+    df = df.rename(columns={"vec": "text_embedding"})
+    path = tmp_path / "reviews_embedded.parquet"
+    write_parquet(df, path)
+    return path, df, m
+
+
+def _in_docs(snippet: str) -> bool:
+    """Whether docs/files.md shows ``snippet`` (whitespace aside)."""
+    return " ".join(snippet.split()) in " ".join(DOCS_FILES.read_text(encoding="utf-8").split())
+
+
+def test_duckdb_cosine_query_of_the_docs(tmp_path: Path) -> None:
+    """The documented DuckDB query (cast to FLOAT[d]) ranks the rows as cosine does, skipping nulls;
+    without the cast DuckDB's binder refuses the FLOAT[] column, which is why the docs cast."""
+    duckdb = pytest.importorskip("duckdb")
+    path, df, m = _reviews_file(tmp_path)
+    assert _in_docs(DUCKDB_SQL)
+    d = read_provenance(path).get("dimensions", m.shape[1])
+    q = m[3].tolist()
+    hits = duckdb.execute(DUCKDB_SQL.format(d=d), {"q": q, "path": str(path)}).df()
+    valid = df["text_embedding"].notna().to_numpy()
+    scores = (m @ m[3]) / (np.linalg.norm(m, axis=1) * np.linalg.norm(m[3]))
+    order = [i for i in np.argsort(-scores, kind="stable") if valid[i]][:5]
+    assert hits["text"].tolist() == df["text"].iloc[order].tolist()
+    assert np.allclose(hits["score"].to_numpy(), scores[order], atol=1e-5)
+    with pytest.raises(duckdb.BinderException):  # if DuckDB ever sees FLOAT[d], drop the cast in the docs
+        duckdb.execute(
+            "SELECT array_cosine_similarity(text_embedding, $q::FLOAT[16]) FROM read_parquet($path)",
+            {"q": q, "path": str(path)},
+        )
+    con = duckdb.connect()
+    con.register("arrow", pq.read_table(path))  # through Arrow the size is seen: no cast
+    kinds = {row[0]: row[1] for row in con.sql("DESCRIBE SELECT * FROM arrow").fetchall()}
+    assert kinds["text_embedding"] == "FLOAT[16]"
+
+
+def test_lancedb_takes_the_file_as_the_docs_say(tmp_path: Path) -> None:
+    """LanceDB builds a table from the file with on_bad_vectors="drop" (or "null"), and from a file
+    written with drop_null_vectors=True as it is; its nearest row is the query's own."""
+    lancedb = pytest.importorskip("lancedb")
+    path, df, m = _reviews_file(tmp_path)
+    assert _in_docs('db.create_table("reviews", pq.read_table(path), on_bad_vectors="drop")')
+    assert _in_docs('out.embed.to_parquet("out/with_vectors.parquet", drop_null_vectors=True)')
+    db = lancedb.connect(tmp_path / "lancedb")
+    dropped = db.create_table("reviews", pq.read_table(path), on_bad_vectors="drop")
+    assert dropped.count_rows() == 6
+    nearest = dropped.search(m[3], vector_column_name="text_embedding").limit(1).to_pandas()
+    assert nearest["text"].tolist() == ["text 3"]
+    assert db.create_table("kept", pq.read_table(path), on_bad_vectors="null").count_rows() == 8
+
+    only = tmp_path / "with_vectors.parquet"
+    df.embed.to_parquet(only, drop_null_vectors=True)
+    plain = db.create_table("reviews_with_vectors", pq.read_table(only))
+    assert plain.count_rows() == 6
+    assert plain.search(m[7], vector_column_name="text_embedding").limit(1).to_pandas()["text"].tolist() == [
+        "text 7"
+    ]
+
+
+def test_drop_null_vectors_writes_only_rows_with_a_vector(tmp_path: Path) -> None:
+    """drop_null_vectors=True leaves out rows with a null in any vector column, keeps the others'
+    index, values and provenance; the caller's frame is untouched."""
+    df, m, _ = _frame(n=7, nulls=(0, 4), index=pd.Index(list("abcdefg"), name="id"))
+    other = m[::-1].copy()
+    df["vec2"] = from_numpy(other, valid=np.arange(7) != 6, index=df.index)
+    path = tmp_path / "v.parquet"
+    write_parquet(df, path, provenance={"model": "m"}, drop_null_vectors=True)
+    back = read_parquet(path)
+    assert back.index.tolist() == ["b", "c", "d", "f"] and back.index.name == "id"
+    assert np.array_equal(to_numpy(back["vec"]), m[[1, 2, 3, 5]])
+    assert np.array_equal(to_numpy(back["vec2"]), other[[1, 2, 3, 5]])
+    assert read_provenance(path) == {"model": "m"} and len(df) == 7
+    write_parquet(df, path)  # by default every row is written
+    assert len(read_parquet(path)) == 7
