@@ -36,10 +36,17 @@ class Progress:
             )
 
     def advance(self, rows: float, tokens: int) -> None:
+        """``rows`` more rows done; ``tokens`` used so far (shown with the count it belongs to)."""
         self._done += rows
-        if self._bar is not None:
-            self._bar.update(round(self._done) - self._bar.n)
-            self._bar.set_postfix(tokens=f"{tokens:,}", refresh=False)
+        bar = self._bar
+        if bar is None:
+            return
+        bar.set_postfix(tokens=f"{tokens:,}", refresh=False)
+        done = round(self._done)
+        if done >= bar.total:
+            bar.n = done  # the last step is drawn once, by close(): one final line, not two
+        else:
+            bar.update(done - bar.n)
 
     def close(self) -> None:
         if self._bar is not None:
