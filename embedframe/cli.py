@@ -149,6 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     from .serve import add_serve_arguments
 
     add_serve_arguments(serve)
+    from .batch_cli import add_batch_parser
+
+    add_batch_parser(commands, _job_options)
     return parser
 
 
@@ -339,6 +342,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_estimate(args)
         if args.command == "inspect":
             return _run_inspect(args)
+        if args.command == "batch":
+            from .batch_cli import run_batch
+
+            return run_batch(args, _config_options, _file_options)
         from .serve import run_serve
 
         return run_serve(args)
