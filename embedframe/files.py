@@ -309,8 +309,13 @@ def _already_done(
     else:
         return None
     stats = FileStats(already_done=True, parts_skipped=len(files), usd=0.0, outputs=[str(f) for f in files])
-    for f in files:
-        stats.rows += pq.ParquetFile(f).metadata.num_rows
+    try:
+        for f in files:
+            stats.rows += pq.ParquetFile(f).metadata.num_rows
+    except (OSError, pa.ArrowException):
+        return None  # a part damaged since: resume, which rewrites it
+    if not single and stats.rows != previous.get("finished", {}).get("rows"):
+        return None  # a part removed since: resume, which writes it again
     if files:
         stats.model = str(read_provenance(files[0]).get("model") or "")
     return stats

@@ -639,3 +639,18 @@ def test_a_jsonl_column_of_two_types_is_refused_before_anything_is_sent(
         src, tmp_path / "out.parquet", column="text", batch_rows=2, dtype={"code": "str"}, config=config
     )
     assert pd.read_parquet(tmp_path / "out.parquet")["code"].tolist() == ["0", "1", "2", "3", "A240000"]
+
+
+def test_a_finished_folder_missing_a_part_is_completed_by_the_rerun(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig
+) -> None:
+    """A part deleted from a finished folder output is written again by the rerun (and only that part is embedded)."""
+    src = write_input(frame(12), tmp_path / "in.parquet")
+    dst = tmp_path / "out"
+    embedframe.embed_file(src, dst, column="text", batch_rows=5, config=config.replace(cache=False))
+    (dst / "part-00001.parquet").unlink()
+    server.reset()
+    stats = embedframe.embed_file(src, dst, column="text", batch_rows=5, config=config.replace(cache=False))
+    assert not stats.already_done and (stats.parts_skipped, stats.parts_written) == (2, 1)
+    assert sorted(server.ok_inputs()) == sorted(frame(12)["text"][5:10].dropna())
+    assert embedframe.embed_file(src, dst, column="text", batch_rows=5, config=config).already_done
