@@ -493,7 +493,12 @@ def serve(
         file=sys.stderr,
         flush=True,
     )
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, server_header=False)
+    bound = listening.getsockname()[1]  # the port the system chose for --port 0
+    shown = f"[{host.strip('[]')}]" if ":" in host else host
+    print(
+        f"embedframe serve: running on http://{shown}:{bound} (Ctrl-C to stop)", file=sys.stderr, flush=True
+    )
+    config = uvicorn.Config(app, host=host, port=bound, log_level=log_level, server_header=False)
     uvicorn.Server(config).run(sockets=[listening])
 
 
