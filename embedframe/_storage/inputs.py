@@ -257,6 +257,8 @@ def _jsonl_batches(
                 done += len(frame)
     except UnicodeDecodeError as err:
         raise _encoding_error(src, opts, err) from None
+    except InputError:
+        raise
     except ValueError as err:
         raise _json_error(src, opts, err) from None
     if done == 0:

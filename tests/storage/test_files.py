@@ -654,3 +654,11 @@ def test_a_finished_folder_missing_a_part_is_completed_by_the_rerun(
     assert not stats.already_done and (stats.parts_skipped, stats.parts_written) == (2, 1)
     assert sorted(server.ok_inputs()) == sorted(frame(12)["text"][5:10].dropna())
     assert embedframe.embed_file(src, dst, column="text", batch_rows=5, config=config).already_done
+
+
+def test_a_jsonl_value_that_breaks_a_given_type_names_its_row(tmp_path: Path, config: EmbedConfig) -> None:
+    """dtype= on a JSON Lines column: a value that does not convert is named with its row (not taken for broken JSON)."""
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"n": "1", "text": "a"}\n{"n": "x2", "text": "b"}\n')
+    with pytest.raises(InputError, match=r"column 'n' holds 'x2' at data row 2, which is not int64"):
+        embedframe.estimate_file(src, column="text", dtype={"n": "int64"}, config=config)
