@@ -478,3 +478,34 @@ def test_two_processes_collecting_the_same_job(
     outputs = [fake.batches[i].output_file_id for i in fake.created]
     assert all(fake.downloads[o] == 1 for o in outputs)
     assert fake.submitted == Counter(dict.fromkeys(distinct(df), 1))
+
+
+def test_a_job_with_everything_cached_sends_nothing(fake: FakeBatchAPI, config: EmbedConfig) -> None:
+    """When the cache holds every text, the job has no batch and its result is there at once."""
+    df = frame(6)
+    embedframe.embed_column(df, "text", config=config)
+    job = embedframe.submit(df, "text", batch=FAST, **opts(config))
+    status = job.status()
+    assert status.state == "completed" and status.batches == () and status.cached == len(distinct(df))
+    assert fake.created == [] and fake.uploads == 0
+    check_vectors(job.result(), df)
+
+
+def test_a_line_that_does_not_match_its_inputs_is_refused(fake: FakeBatchAPI, config: EmbedConfig) -> None:
+    """An output line whose custom_id names other inputs than the ones on record is refused:
+    a ResponseError, and none of its vectors reach the cache under the wrong text."""
+    df = frame(8)
+    job = embedframe.submit(df, "text", batch=FAST, **opts(config))
+    (batch,) = (fake.batches[b] for b in fake.created)
+    deadline = time.monotonic() + 10
+    while fake.route("GET", f"/v1/batches/{batch.id}", {}, b"", "")[1]["status"] != "completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    output = fake.files[str(batch.output_file_id)]
+    lines = [json.loads(line) for line in output.content.splitlines()]
+    first, second = lines[0]["custom_id"], lines[1]["custom_id"]
+    job_id, request, _ = first.split(":")
+    lines[0]["custom_id"] = f"{job_id}:{request}:{second.split(':')[2]}"  # another request's digest
+    output.content = b"\n".join(json.dumps(line).encode() for line in lines) + b"\n"
+    with pytest.raises(embedframe.ResponseError, match="does not match the inputs"):
+        job.status()
