@@ -38,7 +38,7 @@ from ..errors import (
 )
 from .limits import Gate, RateLimiter, limits_for
 
-__all__ = ["SIZE_FIX", "SIZE_SOURCE", "Gate", "SendStats", "Sender", "make_client"]
+__all__ = ["SIZE_FIX", "SIZE_SOURCE", "Gate", "SendStats", "Sender", "make_client", "request_payload"]
 
 SIZE_SOURCE = "this job (or the cache)"
 SIZE_FIX = "pass dimensions=... to pin the size"
@@ -59,6 +59,16 @@ class SendStats:
     """Tokens in every attempt, retries included (upper bounds where not counted exactly)."""
     usage_missing: int = 0
     status_counts: dict[int, int] = field(default_factory=dict)
+
+
+def request_payload(config: EmbedConfig, inputs: list[str]) -> dict[str, Any]:
+    """The JSON body of an embeddings request for ``inputs`` (online, or a Batch API line)."""
+    payload: dict[str, Any] = {"model": config.model, "input": inputs, "encoding_format": "base64"}
+    if config.dimensions is not None:
+        payload["dimensions"] = config.dimensions
+    if config.user is not None:
+        payload["user"] = config.user
+    return payload
 
 
 def make_client(config: EmbedConfig, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
@@ -123,12 +133,7 @@ class Sender:
         return task in self._posting
 
     def body(self, inputs: list[str]) -> bytes:
-        payload: dict[str, Any] = {"model": self.config.model, "input": inputs, "encoding_format": "base64"}
-        if self.config.dimensions is not None:
-            payload["dimensions"] = self.config.dimensions
-        if self.config.user is not None:
-            payload["user"] = self.config.user
-        return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        return json.dumps(request_payload(self.config, inputs), ensure_ascii=False).encode("utf-8")
 
     async def embed(
         self,
