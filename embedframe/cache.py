@@ -47,7 +47,6 @@ import os
 import pathlib
 import threading
 import uuid
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -60,6 +59,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ._storage.cachestore import ShardStore, Source, open_store
+from ._warn import warn
 
 __all__ = ["CACHE_DIR_ENV", "CacheWarning", "VectorCache", "default_cache_dir"]
 
@@ -448,11 +448,10 @@ class VectorCache:
                 return
             self._bad.add(name)
             sid = self._by_name.get(name)
-        warnings.warn(
+        warn(
             f"embedframe cache: skipping damaged shard {self._store.describe(name)} ({exc}); "
             "its vectors will be embedded again",
             CacheWarning,
-            stacklevel=3,
         )
         if sid is not None:
             with self._lock:

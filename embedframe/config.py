@@ -11,7 +11,6 @@ import dataclasses
 import ipaddress
 import os
 import urllib.request
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ._storage.cachestore import check_url, is_remote, is_url, local_path, public_location
+from ._warn import warn
 from .errors import ConfigError
 from .models import ModelInfo, model_info
 
@@ -380,10 +380,9 @@ def _is_loopback(host: str) -> bool:
 def _check_key_transport(base_url: str) -> None:
     parts = urlsplit(base_url)
     if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
-        warnings.warn(
+        warn(
             f"the API key will be sent unencrypted over plain http to {parts.hostname}; "
-            "use an https:// base_url",
-            stacklevel=4,
+            "use an https:// base_url"
         )
 
 

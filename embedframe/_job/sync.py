@@ -16,6 +16,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from .._warn import calling_line
+
 __all__ = ["run_sync"]
 
 T = TypeVar("T")
@@ -36,8 +38,12 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     except RuntimeError:
         pass  # no loop here: not inside the except block, so errors are not chained to this one
     else:
-        return _run_in_thread(coro)
-    return asyncio.run(coro)
+        with calling_line():  # the helper thread's stack never reaches the caller's line
+            job = _Job(coro)
+        result: T = _run_in_thread(job)
+        return result
+    with calling_line():  # for warnings from the job's executor threads
+        return asyncio.run(coro)
 
 
 class _Job:
@@ -76,14 +82,13 @@ class _Job:
                 loop.call_soon_threadsafe(task.cancel)
 
 
-def _run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` on a fresh loop in a helper thread and wait for it.
+def _run_in_thread(job: _Job) -> Any:
+    """Run ``job`` on a fresh loop in a helper thread and wait for it.
 
     If the wait is broken by an exception (Ctrl-C, an interrupted kernel), the job is
     cancelled and waited for (only the requests on the wire finish) before the exception
     goes on; a second interrupt while waiting stops waiting at once.
     """
-    job = _Job(coro)
     caller = asyncio.current_task()
     cancels = caller.cancelling() if caller is not None else 0
     thread = threading.Thread(target=job.run, name="embedframe-sync", daemon=True)
@@ -105,4 +110,4 @@ def _run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
         raise
     if job.error is not None:
         raise job.error
-    return job.value  # type: ignore[no-any-return]
+    return job.value
