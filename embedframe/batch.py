@@ -10,6 +10,7 @@ into the cache, so the result is assembled exactly as an online job's is.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -22,10 +23,10 @@ from ._job.backend import resolve_backend
 from ._job.batch_flow import advance, cancel
 from ._job.batch_plan import PLANNING_FIELDS, check_batch_config, jobs_root, prepare, public_fields
 from ._job.batch_report import BatchStatus, ProgressBar, assemble, status_of
-from ._job.batch_state import JobFiles, JobState
+from ._job.batch_state import JobFiles, JobState, job_lock
 from ._job.sync import run_sync
 from .config import EmbedConfig, resolve_config
-from .errors import ConfigError
+from .errors import BatchError, ConfigError
 
 __all__ = [
     "BatchJob",
@@ -148,6 +149,21 @@ class BatchJob:
         kept (they are paid for); ``wait()`` then ``result(details=True)`` gives the rows done."""
         return run_sync(self.acancel())
 
+    async def aremove(self) -> None:
+        """Async :meth:`remove`."""
+        async with job_lock(self._files.directory):
+            if not self._files.load().finished:
+                raise BatchError(
+                    f"batch job {self.id} has batches still running: wait() for them, or cancel() it, "
+                    "before removing it"
+                )
+            shutil.rmtree(self._files.directory)
+
+    def remove(self) -> None:
+        """Delete the job's folder (its state, the frame submitted, the request lines) once every
+        batch has ended. The vectors stay in the cache; the job cannot be resumed any more."""
+        run_sync(self.aremove())
+
     async def aresult(self) -> pd.DataFrame:
         """Async :meth:`result`."""
         return await assemble(self._files, self._config)
@@ -177,6 +193,21 @@ def _batch_config(config: EmbedConfig | None, options: dict[str, Any]) -> EmbedC
     return cfg
 
 
+def _fit_requests(config: EmbedConfig, opts: BatchOptions) -> EmbedConfig:
+    """``config`` with requests small enough that each fits in one batch."""
+    changes: dict[str, int] = {}
+    if opts.max_batch_inputs < config.max_inputs_per_request:
+        changes["max_inputs_per_request"] = opts.max_batch_inputs
+    if opts.max_batch_tokens is not None and opts.max_batch_tokens < config.max_tokens_per_request:
+        if opts.max_batch_tokens < config.input_limit:
+            raise ConfigError(
+                f"max_batch_tokens={opts.max_batch_tokens} is below one input's limit ({config.input_limit} "
+                "tokens), so some inputs could fit in no batch; raise it, or lower max_input_tokens"
+            )
+        changes["max_tokens_per_request"] = opts.max_batch_tokens
+    return config.replace(**changes) if changes else config
+
+
 async def asubmit(
     df: pd.DataFrame,
     column: Hashable,
@@ -194,7 +225,7 @@ async def asubmit(
 
     get_column(df, column)
     opts = batch or BatchOptions()
-    cfg = _batch_config(config, options)
+    cfg = _fit_requests(_batch_config(config, options), opts)
     backend = resolve_backend(cfg, announce=False)
     submission = await prepare(
         df,

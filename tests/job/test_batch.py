@@ -509,3 +509,41 @@ def test_a_line_that_does_not_match_its_inputs_is_refused(fake: FakeBatchAPI, co
     output.content = b"\n".join(json.dumps(line).encode() for line in lines) + b"\n"
     with pytest.raises(embedframe.ResponseError, match="does not match the inputs"):
         job.status()
+
+
+def test_batch_limits_below_the_request_limits_make_smaller_requests(
+    fake: FakeBatchAPI, config: EmbedConfig
+) -> None:
+    """max_batch_inputs below the per-request limit makes requests that fit a batch; a token cap
+    below one input's limit is refused before anything is sent."""
+    df = frame(10)
+    job = embedframe.submit(
+        df,
+        "text",
+        batch=BatchOptions(poll_interval=0.02, max_batch_inputs=3),
+        **{**opts(config), "max_inputs_per_request": 2048},
+    )
+    status = job.wait()
+    assert status.state == "completed" and all(b["inputs"] <= 3 for b in status.batches)
+    check_vectors(job.result(), df)
+    with pytest.raises(ConfigError, match="max_batch_tokens=100"):
+        embedframe.submit(df, "text", batch=BatchOptions(max_batch_tokens=100), **opts(config))
+    assert len(fake.created) == len(status.batches)
+
+
+def test_remove(fake: FakeBatchAPI, config: EmbedConfig) -> None:
+    """remove() deletes a finished job's folder (not a running one's); its vectors stay cached."""
+    fake.run_s = 5.0
+    df = frame(4)
+    job = embedframe.submit(df, "text", batch=FAST, **opts(config))
+    with pytest.raises(BatchError, match="still running"):
+        job.remove()
+    fake.run_s = 0.0
+    job.wait()
+    folder = Path(os.environ["EMBEDFRAME_CACHE_DIR"]) / "batches" / job.id
+    assert folder.is_dir()
+    job.remove()
+    assert not folder.exists()
+    with pytest.raises(ConfigError, match="no batch job"):
+        embedframe.batch_job(job.id, **opts(config))
+    check_vectors(embedframe.embed_column(df, "text", **opts(config)), df)  # from the cache
