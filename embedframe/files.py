@@ -34,6 +34,16 @@ from ._storage.inputs import (
     input_format,
     read_batches,
 )
+from ._storage.outputs import (
+    JOB_KEY,
+    job_changes,
+    job_identity,
+    job_signature,
+    open_parts_dir,
+    part_done,
+    stored_job,
+    write_manifest,
+)
 from ._wire.limits import shared_limits
 from .api import PROVENANCE_ATTR, aembed_column, output_name
 from .config import EmbedConfig, resolve_config
@@ -50,11 +60,6 @@ __all__ = [
     "job_identity",
     "read_batches",
 ]
-
-MANIFEST = "_embedframe_manifest.json"
-JOB_KEY = b"embedframe_job"
-"""Key of the job's signature in the footer of each file a file job writes."""
-_NOT_COMPARED = frozenset({"source_mtime_ns", "finished"})
 
 
 @dataclass
@@ -79,117 +84,6 @@ class FileStats:
     usd: float | None = None
     model: str = ""
     outputs: list[str] = field(default_factory=list)
-
-
-def job_identity(
-    config: EmbedConfig, *, column: Hashable, vector_column: Hashable, details: bool = False
-) -> dict[str, Any]:
-    """What makes two embedding jobs the same: the *resolved* backend, server, model,
-    dimensions, tokenizer and chunking, and the columns. JSON-able, with no secret.
-
-    Vectors made under different identities must never share one output: a job resumed
-    into an output written under another identity is refused (see :func:`job_changes`).
-    The server is resolved as the job resolves it (``OPENAI_BASE_URL``/``OPENAI_API_KEY``
-    included; ``"local"`` for the in-process model), so a job started on the local model and
-    resumed with a key in the environment is another job.
-    """
-    from ._job.backend import LOCAL_BASE_URL, resolve_backend
-
-    cfg = resolve_backend(config, announce=False).config
-    local = cfg.base_url == LOCAL_BASE_URL
-    return {
-        "server": "local" if local else cfg.public_endpoint,
-        "api_version": cfg.api_version,
-        "model": cfg.model,
-        "dimensions": cfg.dimensions,
-        "tokenizer": cfg.tokenizer_name,
-        "max_input_tokens": cfg.input_limit,
-        "long_text": cfg.long_text,
-        "chunk_tokens": cfg.window,
-        "chunk_overlap": cfg.chunk_overlap,
-        "column": str(column),
-        "output": str(vector_column),
-        "details": bool(details),
-    }
-
-
-def job_changes(previous: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    """The keys whose values differ between two signatures (``[]``: the same job)."""
-    keys = (set(previous) | set(current)) - _NOT_COMPARED
-    return sorted(k for k in keys if previous.get(k) != current.get(k))
-
-
-def _signature(
-    identity: Mapping[str, Any], source: Mapping[str, Any], batch_rows: int, kind: str, opts: InputOptions
-) -> dict[str, Any]:
-    return {
-        **identity,
-        "source_size": source["size"],
-        "source_sha256": source["sha256"],
-        "source_mtime_ns": source["mtime_ns"],  # to skip hashing an untouched input; not compared
-        "format": kind,
-        "file_encoding": opts.encoding,
-        "delimiter": opts.delimiter,
-        "dtype": dict(opts.dtype),
-        "batch_rows": batch_rows,
-    }
-
-
-def _stored_job(single: bool, target: Path, parts: Path) -> dict[str, Any] | None:
-    """The signature recorded by an earlier run: in the finished file's footer, or the parts' manifest."""
-    try:
-        if single and target.is_file():
-            raw = (pq.read_schema(target).metadata or {}).get(JOB_KEY)
-            return dict(json.loads(raw)) if raw else None
-        manifest = parts / MANIFEST
-        if manifest.is_file():
-            return dict(json.loads(manifest.read_text()))
-    except (OSError, ValueError, TypeError, pa.ArrowException):
-        return None
-    return None
-
-
-def _open_parts_dir(
-    parts: Path, signature: dict[str, Any], previous: dict[str, Any] | None, overwrite: bool
-) -> bool:
-    """Make (or keep, for a resume) the parts folder; whether this run created it."""
-    if parts.exists() and previous is not None and not overwrite:
-        changed = job_changes(previous, signature)
-        if not changed:
-            return False
-        if any(parts.glob("part-*.parquet")):
-            raise InputError(
-                f"{str(parts)!r} holds parts of a different job (changed: {', '.join(changed)}); "
-                "pass overwrite=True to start again, or choose another destination"
-            )
-        overwrite = True  # a job that failed before writing a part: nothing to keep
-    if parts.exists():
-        if overwrite:
-            shutil.rmtree(parts)
-        elif any(parts.iterdir()):
-            raise InputError(
-                f"{str(parts)!r} exists and is not an embedframe output; pass overwrite=True to "
-                "replace it, or choose another destination"
-            )
-    created = not parts.exists()
-    parts.mkdir(parents=True, exist_ok=True)
-    _write_manifest(parts, signature)
-    return created
-
-
-def _write_manifest(parts: Path, signature: Mapping[str, Any]) -> None:
-    tmp = parts / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(signature, indent=1))
-    os.replace(tmp, parts / MANIFEST)
-
-
-def _part_done(path: Path, rows: int) -> bool:
-    if not path.exists():
-        return False
-    try:
-        return bool(pq.ParquetFile(path).metadata.num_rows == rows)
-    except (OSError, pa.ArrowException):
-        return False
 
 
 async def aembed_file(
@@ -237,15 +131,15 @@ async def aembed_file(
     parts = target.with_name(target.name + ".parts") if single else target
     vector_column = output if output is not None else output_name(column)
     identity = job_identity(cfg, column=column, vector_column=vector_column, details=details)
-    previous = _stored_job(single, target, parts)
-    signature = _signature(identity, fingerprint(source, previous), batch_rows, kind, opts)
+    previous = stored_job(single, target, parts)
+    signature = job_signature(identity, fingerprint(source, previous), batch_rows, kind, opts)
     if not overwrite:
         done = _already_done(single, target, parts, previous, signature)
         if done is not None:
             done.seconds = time.perf_counter() - started
             return done
     summary = check_input(source, column=column, batch_rows=batch_rows, options=opts)
-    created = _open_parts_dir(parts, signature, previous if parts.exists() else None, overwrite)
+    created = open_parts_dir(parts, signature, previous if parts.exists() else None, overwrite)
     stats = FileStats()
     try:
         await _embed_parts(
@@ -276,7 +170,7 @@ async def aembed_file(
         shutil.rmtree(parts)
         stats.outputs = [str(target)]
     else:
-        _write_manifest(parts, {**signature, "finished": {"rows": stats.rows}})
+        write_manifest(parts, {**signature, "finished": {"rows": stats.rows}})
         stats.outputs = sorted(str(p) for p in parts.glob("part-*.parquet"))
     stats.seconds = time.perf_counter() - started
     return stats
@@ -346,7 +240,7 @@ async def _embed_parts(
         for number, frame in enumerate(batches):
             part = parts / f"part-{number:05d}.parquet"
             stats.rows += len(frame)
-            if _part_done(part, len(frame)):
+            if part_done(part, len(frame)):
                 stats.parts_skipped += 1
                 size = size or _stored_size(part, vector_column)
                 stats.model = stats.model or str(read_provenance(part).get("model") or "")

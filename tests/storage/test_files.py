@@ -16,7 +16,8 @@ import pytest
 
 import embedframe
 from embedframe import EmbedConfig, InputError, read_parquet, read_provenance, to_numpy, write_parquet
-from embedframe.files import MANIFEST, read_batches
+from embedframe._storage.outputs import MANIFEST
+from embedframe.files import read_batches
 from tests.support import API_KEY, DIM
 from tests.support.fakeserver import FakeServer, vector_for_text
 
