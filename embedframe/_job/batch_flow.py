@@ -73,6 +73,8 @@ class _Step:
                 await self._recover_upload(part)
             if part.stage == "creating":
                 await self._recover_create(part)
+        if self.state.cancelled:
+            await self._cancel_running()
         for part in list(self.state.parts):
             if part.stage == "submitted" and part.status not in TERMINAL:
                 self._adopt(part, await self.api.get(str(part.batch_id)))
@@ -88,11 +90,12 @@ class _Step:
                 await self._clean(part)
 
     async def cancel(self) -> None:
+        """Record the cancel first: a process killed halfway sends the rest on resume."""
         self.state.cancelled = True
         self.save()
+
+    async def _cancel_running(self) -> None:
         for part in self.state.parts:
-            if part.stage == "creating":
-                await self._recover_create(part)
             if part.stage == "submitted" and part.status not in TERMINAL and part.status != "cancelling":
                 self._adopt(part, await self.api.cancel(str(part.batch_id)))
                 self.save()

@@ -105,12 +105,15 @@ def status_of(state: JobState) -> BatchStatus:
         values.count("error"),
         values.count("unfinished"),
     )
-    errors = [e for p in parts for e in p.errors] + [
-        f"request {r}: {m}" for p in parts for r, m in list(p.line_errors.items())[:3]
+    errors = [e for p in parts for e in p.errors]
+    errors += [f"request {r}: {m}" for p in parts for r, m in list(p.line_errors.items())[:3]]
+    errors += [
+        f"batch {p.n}: {len(p.unfinished)} request(s) not run: {p.reason}" for p in parts if p.unfinished
     ]
+    reasons = {p.reason for p in parts if p.unfinished}
     if not state.finished:
         name = "cancelling" if state.cancelled else "in_progress"
-    elif state.cancelled and unfinished:
+    elif unfinished and (state.cancelled or reasons <= {"cancelled", "cancelled before it was submitted"}):
         name = "cancelled"
     elif unfinished:
         name = "failed"

@@ -382,12 +382,17 @@ CHILD = textwrap.dedent(
         VectorCache.put = put
     elif step == "before_cleanup":
         wrap("delete_file", before=True)
+    elif step == "cancel":
+        wrap("cancel", before=True)
     elif step != "none":
         raise SystemExit(f"unknown step {step}")
 
     texts = [f"review number {i} of the shop" for i in range(n)] + ["review number 0 of the shop", None]
     df = pd.DataFrame({"text": texts})
     options = BatchOptions(poll_interval=0.02, max_poll_interval=0.05, max_batch_inputs=8)
+    if step == "cancel":  # cancel a job by id (killed before the first batch is cancelled)
+        embedframe.batch_job(sys.argv[5], base_url=url, api_key=key, batch=options).cancel()
+        raise SystemExit(0)
     if step == "none" and len(sys.argv) > 5:  # collect a job by id, write the result
         job = embedframe.batch_job(sys.argv[5], base_url=url, api_key=key, batch=options)
         job.wait()
@@ -547,3 +552,20 @@ def test_remove(fake: FakeBatchAPI, config: EmbedConfig) -> None:
     with pytest.raises(ConfigError, match="no batch job"):
         embedframe.batch_job(job.id, **opts(config))
     check_vectors(embedframe.embed_column(df, "text", **opts(config)), df)  # from the cache
+
+
+def test_sigkill_while_cancelling_then_resume(fake: FakeBatchAPI, config: EmbedConfig) -> None:
+    """A process killed after recording a cancel but before telling the server: the next
+    status() cancels the batches, and nothing more is submitted."""
+    fake.run_s = 5.0
+    df = frame(20)
+    job = embedframe.submit(
+        df, "text", batch=BatchOptions(poll_interval=0.02, max_batch_inputs=8), **opts(config)
+    )
+    created = list(fake.created)
+    child = run_child(config.base_url, "cancel", API_KEY, 0, job.id)
+    assert child.returncode == -9, child.stderr[-2000:]
+    assert all(fake.batches[b].status != "cancelling" for b in created)  # the server heard nothing
+    status = job.wait(timeout=30)
+    assert status.state == "cancelled" and fake.created == created
+    assert all(fake.batches[b].status == "cancelled" for b in created)
