@@ -295,8 +295,12 @@ class _Step:
                         f"{cid.request} of job {self.state.id}; nothing from it was stored"
                     )
                 if line.status == 200 and line.body is not None:
-                    await self._store(keys, line.body)
-                    done.add(cid.request)
+                    try:
+                        await self._store(keys, line.body)
+                    except ResponseError as exc:  # a broken answer: this line is sent again online
+                        errors[cid.request] = f"a broken answer ({exc})"
+                    else:
+                        done.add(cid.request)
                 elif line.code in UNFINISHED_CODES:
                     unfinished.add(cid.request)
                 else:

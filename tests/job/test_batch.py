@@ -569,3 +569,26 @@ def test_sigkill_while_cancelling_then_resume(fake: FakeBatchAPI, config: EmbedC
     status = job.wait(timeout=30)
     assert status.state == "cancelled" and fake.created == created
     assert all(fake.batches[b].status == "cancelled" for b in created)
+
+
+def test_a_broken_answer_line_is_sent_again_online(
+    server: FakeServer, fake: FakeBatchAPI, config: EmbedConfig
+) -> None:
+    """An output line whose body breaks the contract (a vector missing) is not stored: its
+    inputs are sent online by result(), and every row gets its own vector."""
+    df = frame(8)
+    job = embedframe.submit(df, "text", batch=FAST, **opts(config))
+    (batch,) = (fake.batches[b] for b in fake.created)
+    deadline = time.monotonic() + 10
+    while fake.route("GET", f"/v1/batches/{batch.id}", {}, b"", "")[1]["status"] != "completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    output = fake.files[str(batch.output_file_id)]
+    lines = [json.loads(line) for line in output.content.splitlines()]
+    broken = lines[0]["response"]["body"]["data"].pop()
+    output.content = b"\n".join(json.dumps(line).encode() for line in lines) + b"\n"
+    status = job.wait()
+    assert status.state == "completed_with_errors" and any("broken answer" in e for e in status.errors)
+    check_vectors(job.result(), df)
+    assert len(server.ok_inputs()) == len(lines[0]["response"]["body"]["data"]) + 1  # that line only
+    assert broken["object"] == "embedding"
