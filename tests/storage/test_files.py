@@ -663,3 +663,13 @@ def test_a_jsonl_value_that_breaks_a_given_type_names_its_row(tmp_path: Path, co
     src.write_text('{"n": "1", "text": "a"}\n{"n": "x2", "text": "b"}\n')
     with pytest.raises(InputError, match=r"column 'n' holds 'x2' at data row 2, which is not int64"):
         embedframe.estimate_file(src, column="text", dtype={"n": "int64"}, config=config)
+
+
+def test_dimensions_equal_to_the_models_size_are_the_same_job(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig
+) -> None:
+    """dimensions=1536 on text-embedding-3-small resolves to what the default asks for: the rerun is the same job, not refused."""
+    src = write_input(frame(4), tmp_path / "in.parquet")
+    dst = tmp_path / "out.parquet"
+    embedframe.embed_file(src, dst, column="text", config=config)
+    assert embedframe.embed_file(src, dst, column="text", dimensions=1536, config=config).already_done
