@@ -151,7 +151,7 @@ def _parquet_batches(src: Path, batch_rows: int) -> Iterator[pd.DataFrame]:
         else:
             import pyarrow.dataset as ds
 
-            dataset = ds.dataset(src, format="parquet")
+            dataset = ds.dataset(src, format="parquet", schema=_dataset_schema(src))
             batches = dataset.to_batches(batch_size=batch_rows)
             schema = dataset.schema
         empty = True
@@ -328,6 +328,12 @@ def check_input(src: Path, *, column: Hashable, batch_rows: int, options: InputO
         if found is None:
             found = [str(c) for c in frame.columns]
             check_column(src, column, list(frame.columns))
+            unknown = sorted(set(options.dtype) - set(found))
+            if unknown:
+                raise InputError(
+                    f"dtype names column(s) {unknown} that {str(src)!r} does not have; its columns "
+                    f"are {found[:20]}"
+                )
         schema = _frame_schema(frame)
         unified = schema if unified is None else _unify(src, unified, schema, first, count, len(frame))
         for f in schema:
@@ -338,9 +344,30 @@ def check_input(src: Path, *, column: Hashable, batch_rows: int, options: InputO
 
 
 def _dataset_schema(src: Path) -> pa.Schema:
-    import pyarrow.dataset as ds
+    """The schema of a folder of Parquet files, unified over every file (footers only).
 
-    return ds.dataset(src, format="parquet").schema
+    A file whose columns cannot share a type with the others' is refused by name, before
+    anything is sent, rather than failing when its batch comes.
+    """
+    files = sorted(p for p in src.rglob("*.parquet") if not p.name.startswith((".", "_")))
+    if not files:
+        raise InputError(f"the folder {str(src)!r} holds no Parquet file")
+    unified = pq.read_schema(files[0])
+    for file in files[1:]:
+        schema = pq.read_schema(file)
+        try:
+            unified = pa.unify_schemas([unified, schema], promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            other = [
+                f"{f.name} ({f.type} here, {unified.field(f.name).type} before)"
+                for f in schema
+                if f.name in unified.names and not f.type.equals(unified.field(f.name).type)
+            ]
+            raise InputError(
+                f"{str(file)!r} does not fit the other files of {str(src)!r}: column(s) "
+                f"{', '.join(other) or schema.names}; give every file the same types"
+            ) from None
+    return unified
 
 
 def check_column(src: Path, column: Hashable, names: list[Any]) -> None:

@@ -673,3 +673,29 @@ def test_dimensions_equal_to_the_models_size_are_the_same_job(
     dst = tmp_path / "out.parquet"
     embedframe.embed_file(src, dst, column="text", config=config)
     assert embedframe.embed_file(src, dst, column="text", dimensions=1536, config=config).already_done
+
+
+def test_a_folder_of_parquet_files_with_clashing_types_is_refused_before_anything_is_sent(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig
+) -> None:
+    """A folder input whose files disagree on a column's type names the file and column at once; compatible files are read as one."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pd.DataFrame({"code": [1, 2], "text": ["a", "b"]}).to_parquet(folder / "a.parquet")
+    pd.DataFrame({"code": ["x"], "text": ["c"]}).to_parquet(folder / "b.parquet")
+    with pytest.raises(InputError, match=r"b\.parquet.*does not fit.*code \((large_)?string here, int64 before\)"):
+        embedframe.embed_file(folder, tmp_path / "out.parquet", column="text", config=config)
+    assert server.requests == []
+    pd.DataFrame({"code": [None], "text": ["c"]}).to_parquet(folder / "b.parquet")  # all-null: fits
+    stats = embedframe.embed_file(folder, tmp_path / "out.parquet", column="text", config=config)
+    assert stats.rows == 3 and pd.read_parquet(tmp_path / "out.parquet")["code"].tolist()[:2] == [1, 2]
+
+
+def test_dtype_naming_a_column_the_file_lacks_is_an_input_error(tmp_path: Path, config: EmbedConfig) -> None:
+    """A typo in dtype= is reported with the file's columns, not ignored."""
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n1,a\n")
+    with pytest.raises(InputError, match=r"dtype names column\(s\) \['ide'\].*\['id', 'text'\]"):
+        embedframe.embed_file(
+            src, tmp_path / "out.parquet", column="text", dtype={"ide": "int64"}, config=config
+        )
