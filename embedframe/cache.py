@@ -72,6 +72,8 @@ _GROUP_BYTES = 1 << 20
 """Target size of a row group: a lookup reads whole row groups of the shards it touches."""
 _READ_TRIES = 4
 _THREADS = min(8, os.cpu_count() or 1)
+Keys = Sequence[bytes] | npt.NDArray[np.uint64]
+"""Keys: 32-byte values, or the ``(n, 4)`` uint64 array :meth:`VectorCache.key_array` gives."""
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 _WRITE_OPTIONS: dict[str, object] = {
@@ -192,20 +194,32 @@ class VectorCache:
     @staticmethod
     def keys(*, namespace: str, texts: Iterable[str]) -> list[bytes]:
         """``key`` of each text in ``texts`` (hashes the namespace once)."""
+        words = VectorCache.key_array(namespace=namespace, texts=texts)
+        raw = words.tobytes()
+        return [raw[i : i + KEY_BYTES] for i in range(0, len(raw), KEY_BYTES)]
+
+    @staticmethod
+    def key_array(*, namespace: str, texts: Iterable[str]) -> npt.NDArray[np.uint64]:
+        """The ``key`` of each text as one ``(n, 4)`` array of native uint64 words.
+
+        What :meth:`get`, :meth:`contains` and :meth:`put` take in place of a list of keys:
+        one buffer for a job's keys instead of one Python object each.
+        """
         ns = namespace.encode("utf-8", "surrogatepass")
-        base = hashlib.sha256(len(ns).to_bytes(8, "big") + ns)
-        out = []
+        copy = hashlib.sha256(len(ns).to_bytes(8, "big") + ns).copy
+        digests: list[bytes] = []
+        append = digests.append
         for text in texts:
             data = text.encode("utf-8", "surrogatepass")
-            h = base.copy()
+            h = copy()
             h.update(len(data).to_bytes(8, "big"))
             h.update(data)
-            out.append(h.digest())
-        return out
+            append(h.digest())
+        return np.frombuffer(b"".join(digests), dtype=np.uint64).reshape(-1, 4)
 
     # reading
 
-    def get(self, keys: Sequence[bytes]) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float32] | None]:
+    def get(self, keys: Keys) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float32] | None]:
         """Which ``keys`` are stored, and an ``(n, d)`` matrix with their rows filled.
 
         The matrix is ``None`` when none is found; rows not found are zeros. Raises
@@ -255,7 +269,7 @@ class VectorCache:
             todo = np.concatenate(retry)
         return found, (out if found.any() else None)
 
-    def contains(self, keys: Sequence[bytes]) -> npt.NDArray[np.bool_]:
+    def contains(self, keys: Keys) -> npt.NDArray[np.bool_]:
         """Which ``keys`` are stored, from the index alone (no vector is read)."""
         query = _key_words(keys)
         with self._lock:
@@ -282,44 +296,40 @@ class VectorCache:
 
     # writing
 
-    def put(self, keys: Sequence[bytes], vectors: npt.NDArray[np.float32]) -> None:
+    def put(self, keys: Keys, vectors: npt.NDArray[np.float32]) -> None:
         """Store ``vectors[i]`` under ``keys[i]``, durably and atomically (one new shard)."""
-        words = _key_words(keys)
-        if not isinstance(vectors, np.ndarray) or vectors.dtype != np.float32:
-            raise TypeError(
-                f"vectors must be a float32 numpy array, got {getattr(vectors, 'dtype', type(vectors))}"
-            )
-        if vectors.ndim != 2 or vectors.shape[0] != len(words) or vectors.shape[1] < 1:
-            raise ValueError(f"vectors must have shape ({len(words)}, d) with d >= 1, got {vectors.shape}")
-        if not len(words):
-            return
-        if not np.isfinite(vectors).all():
-            raise ValueError("vectors must be finite; refusing to cache NaN or infinity")
-        dim = vectors.shape[1]
-        data = np.ascontiguousarray(vectors, dtype="<f4")
-        table = pa.Table.from_arrays(
-            [
-                pa.FixedSizeBinaryArray.from_buffers(
-                    pa.binary(KEY_BYTES), len(words), [None, pa.py_buffer(words)]
-                ),
-                pa.FixedSizeBinaryArray.from_buffers(
-                    pa.binary(4 * dim), len(words), [None, pa.py_buffer(data)]
-                ),
-            ],
-            schema=_schema(dim),
-        )
+        self.put_many([(keys, vectors)])
+
+    def put_many(self, parts: Iterable[tuple[Keys, npt.NDArray[np.float32]]]) -> None:
+        """Store several ``(keys, vectors)`` parts as one shard: one file, one fsync, all or nothing.
+
+        Parts of different vector sizes go to one shard per size. The vectors are written
+        from where they are (a view of a larger matrix is not copied first).
+        """
+        by_dim: dict[int, list[tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]]] = {}
+        for keys, vectors in parts:
+            words = _key_words(keys)
+            _check_vectors(vectors, len(words))
+            if len(words):
+                by_dim.setdefault(vectors.shape[1], []).append((words, vectors))
+        for dim, checked in by_dim.items():
+            self._write_shard(dim, checked)
+
+    def _write_shard(
+        self, dim: int, parts: Sequence[tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]]
+    ) -> None:
+        """Write ``parts`` (checked, all ``dim``-d) as one new shard and index it."""
+        schema = _schema(dim)
         name = _new_name()
         collected: list[pq.FileMetaData] = []
-        self._store.write(
-            name,
-            lambda target: pq.write_table(
-                table,
-                target,
-                row_group_size=_group_rows(dim),
-                metadata_collector=collected,
-                **_WRITE_OPTIONS,
-            ),
-        )
+
+        def fill(target: Any) -> None:
+            with pq.ParquetWriter(target, schema, metadata_collector=collected, **_WRITE_OPTIONS) as writer:
+                for words, vectors in parts:
+                    writer.write_table(_table(words, vectors, schema), row_group_size=_group_rows(dim))
+
+        self._store.write(name, fill)
+        words = parts[0][0] if len(parts) == 1 else np.concatenate([w for w, _ in parts])
         with self._lock:
             self._add(name, dim, collected[0], words)
 
@@ -622,8 +632,16 @@ def _public_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
-def _key_words(keys: Sequence[bytes]) -> npt.NDArray[np.uint64]:
-    """32-byte keys as an ``(n, 4)`` array of native uint64 words."""
+def _key_words(keys: Keys) -> npt.NDArray[np.uint64]:
+    """32-byte keys (or an array from :meth:`VectorCache.key_array`) as an ``(n, 4)`` array
+    of native uint64 words."""
+    if isinstance(keys, np.ndarray):
+        if keys.dtype != np.uint64 or keys.ndim != 2 or keys.shape[1] != KEY_BYTES // 8:
+            raise ValueError(
+                f"a key array must be (n, {KEY_BYTES // 8}) uint64 (VectorCache.key_array(...)), "
+                f"got {keys.shape} {keys.dtype}"
+            )
+        return keys
     if isinstance(keys, (bytes, bytearray, memoryview, str)):
         raise TypeError("keys must be a sequence of 32-byte keys, not a single value")
     if keys and set(map(len, keys)) != {KEY_BYTES}:
@@ -633,6 +651,34 @@ def _key_words(keys: Sequence[bytes]) -> npt.NDArray[np.uint64]:
     except TypeError:
         raise TypeError("keys must be bytes (VectorCache.key(...))") from None
     return np.frombuffer(joined, dtype=np.uint64).reshape(-1, 4)
+
+
+def _check_vectors(vectors: Any, rows: int) -> None:
+    """Raise unless ``vectors`` is a finite ``(rows, d)`` float32 matrix."""
+    if not isinstance(vectors, np.ndarray) or vectors.dtype != np.float32:
+        raise TypeError(
+            f"vectors must be a float32 numpy array, got {getattr(vectors, 'dtype', type(vectors))}"
+        )
+    if vectors.ndim != 2 or vectors.shape[0] != rows or vectors.shape[1] < 1:
+        raise ValueError(f"vectors must have shape ({rows}, d) with d >= 1, got {vectors.shape}")
+    # One summing pass: a finite sum proves every value finite (NaN and infinity propagate);
+    # only a sum that is not finite (or overflowed) needs the element-wise check.
+    if rows and not np.isfinite(vectors.sum()) and not np.isfinite(vectors).all():
+        raise ValueError("vectors must be finite; refusing to cache NaN or infinity")
+
+
+def _table(words: npt.NDArray[np.uint64], vectors: npt.NDArray[np.float32], schema: pa.Schema) -> pa.Table:
+    """Keys and vectors as a table over their own memory (copied only if not contiguous)."""
+    rows, dim = vectors.shape
+    data = np.ascontiguousarray(vectors, dtype="<f4")
+    keys = np.ascontiguousarray(words)
+    return pa.Table.from_arrays(
+        [
+            pa.FixedSizeBinaryArray.from_buffers(pa.binary(KEY_BYTES), rows, [None, pa.py_buffer(keys)]),
+            pa.FixedSizeBinaryArray.from_buffers(pa.binary(4 * dim), rows, [None, pa.py_buffer(data)]),
+        ],
+        schema=schema,
+    )
 
 
 def _schema(dim: int) -> pa.Schema:

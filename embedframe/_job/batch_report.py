@@ -183,6 +183,10 @@ async def assemble(files: JobFiles, config: EmbedConfig) -> pd.DataFrame:
     record.update({"api": "batch", "batch_job": state.id, "online_requests": int(stats.get("requests", 0))})
     provenance[str(output)] = record
     out.attrs[PROVENANCE_ATTR] = provenance
+    batch = {
+        k: getattr(status, k) for k in ("job_id", "state", "requests", "inputs", "cached", "tokens", "usd")
+    }
+    out.attrs["embedframe"] = {**stats, "batch": batch}  # the online figures: error lines sent again
     return out
 
 

@@ -205,7 +205,7 @@ class _LocalStore(ShardStore):
         try:
             with os.scandir(self.directory) as entries:
                 return {e.name for e in entries if SHARD_NAME.fullmatch(e.name)}
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # gone (or replaced): nothing stored
             return set()
 
     @contextlib.contextmanager

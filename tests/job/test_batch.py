@@ -86,6 +86,12 @@ def test_full_flow(server: FakeServer, fake: FakeBatchAPI, config: EmbedConfig) 
     assert record["api"] == "batch" and record["batch_job"] == job.id and record["online_requests"] == 0
     assert status.usd is not None and status.online_usd is not None
     assert status.usd == pytest.approx(status.online_usd / 2)
+    summary = out.attrs["embedframe"]["batch"]
+    assert (
+        summary["job_id"] == job.id
+        and summary["inputs"] == len(distinct(df))
+        and summary["state"] == "completed"
+    )
 
 
 def test_custom_id_carries_the_content_keys(fake: FakeBatchAPI, config: EmbedConfig) -> None:
