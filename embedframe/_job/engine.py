@@ -22,6 +22,7 @@ from .._core.combine import rows_from_texts, texts_from_pieces
 from .._core.pack import Batch, pack
 from .._core.plan import EMPTY, ERROR, NULL, Labels, Plan, make_plan
 from .._core.tokenizer import Tokenizer
+from .._storage.cachewriter import CacheWriter
 from .._wire.http import SendStats
 from ..config import OPENAI_BASE_URL, EmbedConfig
 from ..errors import InputError
@@ -99,9 +100,10 @@ async def run_job(
 ) -> JobResult:
     """Embed ``values`` (one per row) as ``config`` says.
 
-    Pieces already in the cache are not sent; every successful response is committed to
-    the cache before the next one is awaited, so a crash loses at most the requests in
-    flight.
+    Pieces already in the cache are not sent. Every successful response is handed to the
+    cache's writer at once and written on its thread while sending goes on, so a crash
+    loses at most the requests in flight and the answers waiting to be written (a bounded
+    amount); the job waits for those writes before it returns or raises.
     """
     started = time.perf_counter()
     backend = resolve_backend(config)
@@ -117,7 +119,7 @@ async def run_job(
         count_all=count_all or config.tokens_per_minute is not None,
     )
     store = open_cache(config)
-    keys = piece_keys(config, plan.pieces) if store is not None else []
+    keys = piece_key_array(config, plan.pieces) if store is not None else None
     pieces, found = _from_cache(store, keys, len(plan.pieces))
     todo = np.flatnonzero(~found)
     batches, bound, exact_counts = pack_pieces(plan, todo, config, tokenizer)
@@ -125,8 +127,15 @@ async def run_job(
     piece_bound[todo] = bound
     stats = SendStats()
     if batches:
-        sending = Sending(plan, config, piece_bound, store, keys, on_bad, request_limits(config))
-        pieces, stats = await sending.run(batches, backend.transport, pieces)
+        writer = None
+        if store is not None and keys is not None:
+            writer = CacheWriter(store, keys, max_waiting=config.concurrency)
+        sending = Sending(plan, config, piece_bound, writer, on_bad, request_limits(config))
+        try:
+            pieces, stats = await sending.run(batches, backend.transport, pieces)
+        finally:
+            if writer is not None:  # what was paid for is written, whatever happened
+                await writer.aclose()
         mark_refused(plan, sending.refused)
         if store is not None and store.shard_count() > COMPACT_OVER_SHARDS:
             await asyncio.to_thread(store.compact)
@@ -206,10 +215,10 @@ def plan_for(
 
 
 def _from_cache(
-    store: VectorCache | None, keys: list[bytes], n: int
+    store: VectorCache | None, keys: npt.NDArray[np.uint64] | None, n: int
 ) -> tuple[npt.NDArray[np.float32] | None, npt.NDArray[np.bool_]]:
     """The piece matrix with cached rows filled (``None`` if nothing was cached), and which."""
-    if store is None or n == 0:
+    if store is None or keys is None or n == 0:
         return None, np.zeros(n, dtype=bool)
     found, cached = store.get(keys)
     if cached is None or not found.any():
@@ -307,11 +316,23 @@ def piece_keys(config: EmbedConfig, pieces: list[str]) -> list[bytes]:
     """The cache key of each piece: what is sent, to which model, asking for which size."""
     from ..cache import VectorCache
 
-    namespace = VectorCache.namespace(
+    return VectorCache.keys(namespace=_cache_namespace(config), texts=pieces)
+
+
+def piece_key_array(config: EmbedConfig, pieces: list[str]) -> npt.NDArray[np.uint64]:
+    """:func:`piece_keys` as one ``(n, 4)`` uint64 array (no Python object per key)."""
+    from ..cache import VectorCache
+
+    return VectorCache.key_array(namespace=_cache_namespace(config), texts=pieces)
+
+
+def _cache_namespace(config: EmbedConfig) -> str:
+    from ..cache import VectorCache
+
+    return VectorCache.namespace(
         base_url=config.base_url or OPENAI_BASE_URL,
         model=str(config.model),
         dimensions=config.dimensions,
         encoding=config.tokenizer_name,
         long_text=config.long_text,
     )
-    return [VectorCache.key(namespace=namespace, text=p) for p in pieces]

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
@@ -29,7 +29,7 @@ from ..errors import BadRequestError, EmbedFrameError, VectorSizeError
 from .progress import Progress
 
 if TYPE_CHECKING:
-    from ..cache import VectorCache
+    from .._storage.cachewriter import CacheWriter
     from .engine import RequestLimits
 
 __all__ = ["Sending", "mark_refused"]
@@ -114,16 +114,14 @@ class Sending:
         plan: Plan,
         config: EmbedConfig,
         bound: npt.NDArray[np.int64],
-        store: VectorCache | None,
-        keys: list[bytes],
+        cache: CacheWriter | None,
         on_bad: str,
         limits: RequestLimits,
     ) -> None:
         self.plan = plan
         self.config = config
         self.bound = bound
-        self.store = store
-        self.keys = keys
+        self.cache = cache
         self.on_bad = on_bad
         self.max_inputs = limits.max_inputs
         self.max_tokens = limits.max_tokens
@@ -133,8 +131,6 @@ class Sending:
         self._guessed = False
         """Whether ``matrix`` was allocated at a guessed size and holds no row yet."""
         self.failure: Exception | None = None
-        self.committing: set[asyncio.Task[Any] | None] = set()
-        """Workers putting an answer in the cache just now."""
 
     def _batch(self, ids: npt.NDArray[np.int64]) -> Batch:
         return Batch(ids, int(self.bound[ids].sum()))
@@ -269,7 +265,7 @@ class Sending:
         self.failure = error
         sender.stop()
         for task in workers:
-            busy = sender.posting(task) or task in self.committing
+            busy = sender.posting(task)
             if task is not asyncio.current_task() and not busy:
                 task.cancel()
 
@@ -312,18 +308,12 @@ class Sending:
                 ) from error
             raise
         self._store(batch, decoded.vectors)
-        if self.store is not None:
-            await self._commit(self.store, ids, decoded.vectors)
+        if self.cache is not None:
+            # Handed over at once (a paid answer is never dropped), written by the cache's
+            # own thread while this worker sends on; it waits only if the disk falls behind.
+            self.cache.submit(batch.pieces, decoded.vectors)
+            await self.cache.room()
         return batch.pieces
-
-    async def _commit(self, store: VectorCache, ids: list[int], vectors: npt.NDArray[np.float32]) -> None:
-        """Put an answer in the cache; a failing job does not cancel this (it is paid for)."""
-        task = asyncio.current_task()
-        self.committing.add(task)
-        try:
-            await asyncio.to_thread(store.put, [self.keys[i] for i in ids], vectors)
-        finally:
-            self.committing.discard(task)
 
     def _rows(self, batch: Batch) -> npt.NDArray[np.float32] | None:
         """The batch's rows of the piece matrix, to decode into, when they are one run."""
