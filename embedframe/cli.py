@@ -366,6 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{exc}\nWhat was paid for is kept; run the same command again to resume.", EXIT_RATE_LIMIT
         )
     except (APIError, TransportError, ResponseError) as exc:
+        if not exc.resumable:  # a wrong key, model, request or host: the same command fails the same way
+            return _fail(str(exc), EXIT_API)
         return _fail(f"{exc}\nWhat was paid for is kept; run the same command again to resume.", EXIT_API)
     except EmbedFrameError as exc:
         return _fail(str(exc), EXIT_API)

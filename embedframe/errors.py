@@ -21,7 +21,10 @@ Every error embedframe raises on purpose derives from :class:`EmbedFrameError`::
         └── VectorSizeError               vectors of another size than the job's so far
 
 Messages say what was wrong, with which value, and what to do. They never contain the API
-key: server messages are scrubbed before they are stored.
+key: server messages are scrubbed before they are stored. ``resumable`` says whether running
+the same call again can get further (what was paid for is in the cache): true for failures
+that may clear (429, 5xx, the network, a bad answer), false where something must change
+first (the input, an option, the key, the model, the account's quota, the host name).
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ __all__ = [
 
 class EmbedFrameError(Exception):
     """Base class of every error embedframe raises on purpose."""
+
+    resumable: bool = False
+    """Whether running the same call again can get further without changing anything."""
 
 
 class ConfigError(EmbedFrameError, ValueError):
@@ -115,13 +121,19 @@ class NotFoundError(APIError):
 class RateLimitError(APIError):
     """The server kept answering 429 after every retry, or asked for a longer wait than allowed."""
 
+    resumable = True
+
 
 class QuotaExceededError(RateLimitError):
     """The account has no quota left (429 ``insufficient_quota``); retrying cannot help."""
 
+    resumable = False
+
 
 class ServerError(APIError):
     """The server kept failing with 5xx after every retry."""
+
+    resumable = True
 
 
 class BatchError(EmbedFrameError):
@@ -130,16 +142,32 @@ class BatchError(EmbedFrameError):
 
 
 class TransportError(EmbedFrameError):
-    """The connection failed or timed out after every retry."""
+    """The connection failed or timed out after every retry (or the host name is unknown:
+    then ``resumable`` is false)."""
+
+    def __init__(self, message: str, *, resumable: bool = True) -> None:
+        super().__init__(message)
+        self.resumable = resumable
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_transport_error, (type(self), str(self), self.resumable))
+
+
+def _rebuild_transport_error(cls: type[TransportError], message: str, resumable: bool) -> TransportError:
+    return cls(message, resumable=resumable)
 
 
 class ResponseError(EmbedFrameError):
     """A successful response broke the embeddings contract; nothing from it was written."""
 
+    resumable = True
+
 
 class VectorSizeError(ResponseError):
     """Vectors of another size than the ones already in hand (this job's, the cache's, or
     the size a column was set up for)."""
+
+    resumable = False  # the same call meets the same sizes: pass dimensions= first
 
     def __init__(self, got: int, expected: int, *, source: str, fix: str) -> None:
         super().__init__(f"the server sent {got}-d vectors, but {source} holds {expected}-d ones; {fix}")

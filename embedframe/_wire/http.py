@@ -11,10 +11,12 @@ import asyncio
 import html
 import json
 import re
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -157,10 +159,18 @@ class Sender:
             try:
                 response, body = await self._post(content)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
-                failure: Exception = TransportError(
-                    f"{type(exc).__name__} talking to {self._where()}: {self._scrub(str(exc)) or 'no detail'}"
-                    f" (after {attempt + 1} attempt(s)); check the server, or raise timeout= / max_retries="
-                )
+                unresolved = _name_error(exc)
+                if unresolved is not None:
+                    dns = self._unresolved(unresolved, attempt)
+                    if not dns.resumable:
+                        raise dns from None
+                    failure: Exception = dns
+                else:
+                    failure = TransportError(
+                        f"{type(exc).__name__} talking to {self._where()}: "
+                        f"{self._scrub(str(exc)) or 'no detail'} (after {attempt + 1} attempt(s)); "
+                        "check the server, or raise timeout= / max_retries="
+                    )
                 wait = None
             else:
                 status = response.status_code
@@ -278,6 +288,19 @@ class Sender:
     def _where(self) -> str:
         return self.config.public_endpoint
 
+    def _unresolved(self, error: socket.gaierror, attempt: int) -> TransportError:
+        """The host's name could not be resolved: a typo or this machine's network, which no
+        timeout or retry fixes. Only a temporary failure (``EAI_AGAIN``) is worth a retry."""
+        host = urlsplit(self.config.endpoint).hostname or "?"
+        temporary = error.errno == getattr(socket, "EAI_AGAIN", None)
+        return TransportError(
+            f"cannot resolve the host {host!r} of {self._where()} ({error.strerror or error}"
+            f"{f', after {attempt + 1} attempt(s)' if temporary else ''}): check the host name "
+            "(base_url=...) and that this machine's network and DNS can reach it (a VPN or a "
+            "proxy it needs?)",
+            resumable=temporary,
+        )
+
     def _scrub_body(self, body: bytes | bytearray) -> bytes | bytearray:
         """The body with any key or header value the server echoed masked, before any message
         is taken from it (messages are cut to length, which could leave part of a key)."""
@@ -307,7 +330,7 @@ class Sender:
                 message += " (the account is out of quota: add credit or raise the limit, then run again)"
         elif status in (401, 403):
             kind = AuthenticationError
-            message += " (check api_key / OPENAI_API_KEY)"
+            message += " (check the key: api_key=... or OPENAI_API_KEY)"
         elif status == 404:
             kind = NotFoundError
             message += f" (check model={self.config.model!r} and the server {self.config.public_endpoint})"
@@ -357,6 +380,18 @@ def _server_message(body: bytes | bytearray, content_type: str) -> tuple[str, st
         text = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
         text = html.unescape(text)
     return _trim(text), None, None
+
+
+def _name_error(exc: BaseException) -> socket.gaierror | None:
+    """The name-resolution failure behind a connection error (ours or httpx's), if that is what it is."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, socket.gaierror):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _trim(text: str) -> str:

@@ -254,6 +254,26 @@ def test_api_error_exits_3(
     assert len(server.requests) == 1 and not (tmp_path / "o.parquet").exists()
 
 
+@pytest.mark.parametrize(("fault", "resume"), [("401", False), ("404", False), ("500", True)])
+def test_only_errors_a_rerun_can_get_past_advise_running_again(
+    tmp_path: Path,
+    csv_input: Path,
+    server: FakeServer,
+    capsys: pytest.CaptureFixture[str],
+    fault: str,
+    resume: bool,
+) -> None:
+    """A wrong key or model does not end with "run the same command again" (it would fail the same
+    way); a server that kept failing does."""
+    server.inject(*[Fault(fault, retry_after="0")] * 7)  # a 500 every try, without waiting
+    code, _, stderr = cli(
+        capsys, "embed", csv_input, "-c", "text", "-o", tmp_path / "o.parquet",
+        "--base-url", server.url, "--api-key", API_KEY,
+    )  # fmt: skip
+    assert code == 3 and f"HTTP {fault}" in stderr
+    assert ("run the same command again" in stderr) is resume, stderr
+
+
 def test_a_wrong_key_exits_3_without_printing_it(
     tmp_path: Path, csv_input: Path, server: FakeServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

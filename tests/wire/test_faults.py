@@ -152,7 +152,7 @@ def test_connection_reset_is_retried(config: EmbedConfig) -> None:
     ("fault", "error", "match"),
     [
         pytest.param(Fault("400"), BadRequestError, "HTTP 400", id="400"),
-        pytest.param(Fault("401"), AuthenticationError, "check api_key", id="401"),
+        pytest.param(Fault("401"), AuthenticationError, "check the key: api_key=...", id="401"),
         pytest.param(Fault("404"), NotFoundError, "does not exist", id="404"),
         pytest.param(Fault("429_quota"), QuotaExceededError, "out of quota", id="429_quota"),
     ],

@@ -248,3 +248,52 @@ def test_x_should_retry_from_the_server_decides(config: EmbedConfig) -> None:
             else:
                 np.testing.assert_array_equal(to_numpy(embedframe.embed(TEXTS, config=cfg)), expected())
                 assert len(srv.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "resumable"),
+    [("401", False), ("404", False), ("400", False), ("429_quota", False), ("500", True)],
+)
+def test_errors_say_whether_running_again_can_help(
+    server: FakeServer, config: EmbedConfig, kind: str, resumable: bool
+) -> None:
+    """A wrong key, model or request needs a change before a rerun; a server failure does not."""
+    server.inject(*[kind] * 2)
+    with pytest.raises(embedframe.EmbedFrameError) as info:
+        embedframe.embed(TEXTS, config=config, max_retries=1)
+    assert info.value.resumable is resumable
+
+
+NO_SUCH_HOST = "embeddings.no-such-host.example"
+
+
+def test_an_unknown_host_names_the_host_and_the_network(
+    config: EmbedConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name the resolver does not know fails at once (not retried) with a message naming the host,
+    the DNS and the network, not timeout= or max_retries= (which cannot help)."""
+    import socket
+
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == NO_SUCH_HOST:  # what a resolver answers for a name that does not exist
+            asked.append(host)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    lookups = []
+    for retries in (0, 3):
+        asked.clear()
+        with pytest.raises(TransportError) as info:
+            embedframe.embed(
+                ["x"], config=config.replace(base_url=f"https://{NO_SUCH_HOST}/v1", max_retries=retries)
+            )
+        lookups.append(len(asked))
+        message = str(info.value)
+        assert NO_SUCH_HOST in message and "DNS" in message and "network" in message
+        assert "timeout=" not in message and "max_retries=" not in message
+        assert info.value.resumable is False
+    assert lookups[0] == lookups[1]  # not retried
