@@ -12,6 +12,7 @@ import pandas as pd
 from ._core.plan import EMPTY, NULL, Plan
 from ._job.engine import JobResult, JobStats, run_job
 from ._job.sync import run_sync
+from ._warn import warn
 from .config import EmbedConfig, resolve_config
 from .errors import InputError
 from .parquet import provenance_for
@@ -120,11 +121,17 @@ async def aembed_column(
     ``df`` is not modified; index and row order are kept. With ``details=True`` bad rows
     do not stop the job: they get a null vector, and four columns report on every row:
     ``<column>_tokens``, ``<column>_chunks``, ``<column>_truncated`` and ``<column>_status``
-    (``ok``, ``null_input``, ``empty`` or ``error: ...``).
+    (``ok``, ``null_input``, ``empty`` or ``error: ...``). A column already named ``output``
+    is replaced in the result, with a warning.
     """
     series = get_column(df, column)
-    result, index, _ = await _run(series, config, options, details=details)
     name = output if output is not None else output_name(column)
+    if name in df.columns:  # said before anything is sent; the input frame keeps its column
+        warn(
+            f"the frame already has a column {name!r}: the result's vectors replace it; pass "
+            f"output=... to keep both, or drop it first (df.drop(columns=[{name!r}])) to say so"
+        )
+    result, index, _ = await _run(series, config, options, details=details)
     out = df.copy(deep=False)
     out[name] = from_numpy(result.rows, valid=result.valid, index=index, name=name)
     if details:

@@ -94,3 +94,26 @@ def _line() -> int:
     import sys
 
     return sys._getframe(1).f_lineno
+
+
+def test_replacing_an_existing_vector_column_warns_at_the_users_line(
+    server: FakeServer, config: EmbedConfig
+) -> None:
+    """Embedding into a column the frame already has warns (naming it, output= and drop) before
+    anything is sent; the result holds the new vectors and the input frame keeps its column."""
+    out = pd.DataFrame({"text": ["one", "two"]}).embed("text", config=config)
+    out["text"] = ["three", "four"]
+    sent = len(server.requests)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        line = _line() + 1
+        again = out.embed("text", config=config)
+    found = _only(record, UserWarning)
+    assert "'text_embedding'" in str(found.message) and "output=" in str(found.message)
+    assert (found.filename, found.lineno) == (__file__, line)
+    assert len(server.requests) > sent
+    assert not again["text_embedding"].equals(out["text_embedding"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # another output name, or the column dropped: no warning
+        out.embed("text", config=config, output="v2")
+        out.drop(columns=["text_embedding"]).embed("text", config=config)
