@@ -17,14 +17,19 @@ _DELAY_S = 2.0
 
 
 class Progress:
-    """Counts rows and tokens; shows a bar when ``enabled`` (``None``: only for long jobs).
+    """Counts rows and tokens; shows a bar when ``enabled`` (``None``: only for jobs of more
+    than one request that take a while).
 
     Rows of a chunked text complete a fraction at a time; the bar shows whole rows.
     """
 
-    def __init__(self, *, total_rows: int, done_rows: float = 0.0, enabled: bool | None = None) -> None:
+    def __init__(
+        self, *, total_rows: int, done_rows: float = 0.0, enabled: bool | None = None, requests: int = 2
+    ) -> None:
         self._bar: Any = None
         self._done = done_rows
+        if enabled is None and requests <= 1:
+            enabled = False  # one request (a query, a handful of rows) is no work to follow
         if enabled is not False:
             self._bar = tqdm(
                 total=total_rows,

@@ -199,7 +199,10 @@ class Sending:
         piece_rows = _piece_rows(self.plan)
         pending = float(sum(piece_rows[b.pieces].sum() for b in batches))
         progress = Progress(
-            total_rows=self.plan.n_rows, done_rows=self.plan.n_rows - pending, enabled=self.config.progress
+            total_rows=self.plan.n_rows,
+            done_rows=self.plan.n_rows - pending,
+            enabled=self.config.progress,
+            requests=len(batches),
         )
         wire = transport
         if wire is None and not uses_environment_proxy(self.config.endpoint):

@@ -51,3 +51,21 @@ def test_a_short_job_shows_no_bar(
     """With progress=None a job that ends before the bar's delay prints nothing."""
     pd.DataFrame({"text": ["a", "b"]}).embed("text", config=config.replace(progress=None))
     assert _lines(capsys.readouterr().err) == []
+
+
+def test_one_request_shows_no_bar_however_long_it_takes(
+    server: FakeServer,
+    config: EmbedConfig,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With progress=None a job of one request (a query, a model load) shows no bar even past the
+    bar's delay; a job of several requests does."""
+    from embedframe._job import progress
+
+    monkeypatch.setattr(progress, "_DELAY_S", 0.0)
+    auto = config.replace(progress=None)
+    pd.DataFrame({"text": ["a", "b"]}).embed("text", config=auto)
+    assert _lines(capsys.readouterr().err) == []
+    pd.DataFrame({"text": ["c", "d"]}).embed("text", config=auto, max_inputs_per_request=1)
+    assert any("2/2" in line for line in _lines(capsys.readouterr().err))
