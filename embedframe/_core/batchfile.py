@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -147,8 +148,25 @@ class ResultLine:
     message: str | None = None
 
 
+_OK_HEAD = re.compile(
+    rb'\{\s*"id"\s*:\s*"[^"\\]*"\s*,\s*"custom_id"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"response"\s*:\s*'
+    rb'\{\s*"status_code"\s*:\s*200\s*,\s*"request_id"\s*:\s*"[^"\\]*"\s*,\s*"body"\s*:\s*(?=\{)'
+)
+_OK_TAIL = re.compile(rb'\}\s*,\s*"error"\s*:\s*null\s*\}\s*$')
+
+
 def read_result_line(line: bytes) -> ResultLine:
-    """Parse one output/error line; ``ValueError`` if it is not one."""
+    """Parse one output/error line; ``ValueError`` if it is not one.
+
+    A 200 line laid out as OpenAI writes them (``id``, ``custom_id``, ``response`` with
+    ``status_code``, ``request_id``, ``body``; then ``"error": null``) gives its body as the
+    bytes of the line, unparsed (vectors are megabytes of base64: the body's decoder checks
+    it); any other line is parsed whole.
+    """
+    head = _OK_HEAD.match(line)
+    tail = _OK_TAIL.search(line) if head else None
+    if head and tail and tail.start() > head.end():
+        return ResultLine(json.loads(head.group(1)), 200, bytes(line[head.end() : tail.start()]))
     doc = json.loads(line)
     if not isinstance(doc, dict) or "custom_id" not in doc:
         raise ValueError("a result line without custom_id")

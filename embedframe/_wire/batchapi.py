@@ -100,15 +100,19 @@ class BatchAPI:
                         body = await response.aread()
                         await self._raise_or_wait_async(response, body, attempt)
                         continue
-                    pending = b""
+                    pending: list[bytes] = []  # the line so far: a line can be megabytes long
                     async for chunk in response.aiter_bytes(_CHUNK):
-                        pending += chunk
-                        *whole, pending = pending.split(b"\n")
-                        for line in whole:
+                        if b"\n" not in chunk:
+                            pending.append(chunk)
+                            continue
+                        first, *whole, rest = chunk.split(b"\n")
+                        for line in (b"".join([*pending, first]), *whole):
                             if line.strip():
                                 yield line
-                    if pending.strip():
-                        yield pending
+                        pending = [rest]
+                    last = b"".join(pending)
+                    if last.strip():
+                        yield last
                     return
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 await self._transport_retry(exc, attempt)

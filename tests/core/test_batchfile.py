@@ -99,6 +99,22 @@ def test_result_lines() -> None:
         b'{"id":"r","custom_id":"c","response":{"status_code":200,"request_id":"q","body":{"data":[]}},"error":null}'
     )
     assert ok.status == 200 and ok.body is not None and json.loads(ok.body) == {"data": []}
+    spaced = {
+        "id": "r",
+        "custom_id": 'c:"1"',
+        "response": {"status_code": 200, "request_id": "q", "body": {"a": [1]}},
+    }
+    for doc in (
+        spaced,
+        {**spaced, "error": None},
+        {"custom_id": "c", "response": spaced["response"], "error": None},
+    ):
+        line = read_result_line(json.dumps(doc).encode())
+        assert (
+            line.custom_id == doc["custom_id"]
+            and line.body is not None
+            and json.loads(line.body) == {"a": [1]}
+        )
     refused = read_result_line(
         json.dumps(
             {
