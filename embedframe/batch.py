@@ -239,7 +239,14 @@ async def asubmit(
         extra=extra or {},
     )
     job = BatchJob(submission.files, cfg, opts)
-    await advance(submission.files, cfg)
+    try:
+        await advance(submission.files, cfg)
+    except Exception as exc:
+        exc.add_note(
+            f"batch job {job.id} is recorded: submit the same frame again, or call "
+            f"embedframe.batch_job({job.id!r}).status(), to go on from where it stopped"
+        )
+        raise
     return job
 
 

@@ -598,3 +598,16 @@ def test_a_broken_answer_line_is_sent_again_online(
     check_vectors(job.result(), df)
     assert len(server.ok_inputs()) == len(lines[0]["response"]["body"]["data"]) + 1  # that line only
     assert broken["object"] == "embedding"
+
+
+def test_a_failure_at_submit_names_the_job_to_resume(
+    server: FakeServer, fake: FakeBatchAPI, config: EmbedConfig
+) -> None:
+    """An error while submitting says which job is recorded; submitting again goes on from there."""
+    df = frame(6)
+    with pytest.raises(embedframe.AuthenticationError) as caught:
+        embedframe.submit(df, "text", batch=FAST, **{**opts(config), "api_key": "sk-wrong-key-000000"})
+    job_id = caught.value.__notes__[0].split()[2]
+    assert job_id.startswith("ejob_") and fake.uploads == 0
+    job = embedframe.submit(df, "text", batch=FAST, **opts(config))
+    assert job.id == job_id and job.wait().state == "completed"
