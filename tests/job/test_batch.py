@@ -611,3 +611,24 @@ def test_a_failure_at_submit_names_the_job_to_resume(
     assert job_id.startswith("ejob_") and fake.uploads == 0
     job = embedframe.submit(df, "text", batch=FAST, **opts(config))
     assert job.id == job_id and job.wait().state == "completed"
+
+
+def test_chunked_texts_and_bad_rows_as_online(
+    fake: FakeBatchAPI, config: EmbedConfig, tmp_path: Path
+) -> None:
+    """Long texts are chunked and put back together, and bad rows reported, exactly as online."""
+    long = " ".join(f"word{i}" for i in range(200))
+    df = pd.DataFrame({"text": ["short one", long, 42, None, "short one"]})
+    batch = embedframe.submit(
+        df, "text", details=True, batch=FAST, **{**opts(config), "max_input_tokens": 64}
+    )
+    batch.wait()
+    got = batch.result()
+    online = embedframe.embed_column(
+        df, "text", details=True, config=config.replace(max_input_tokens=64, cache=str(tmp_path / "online"))
+    )
+    assert got["text_chunks"].tolist() == online["text_chunks"].tolist() and got["text_chunks"][1] > 1
+    assert got["text_status"].tolist() == online["text_status"].tolist()
+    assert np.allclose(
+        to_numpy(got["text_embedding"]), to_numpy(online["text_embedding"]), atol=1e-6, equal_nan=True
+    )
