@@ -69,6 +69,9 @@ def test_notebook_runs_with_the_local_model(tmp_path: Path, monkeypatch: pytest.
 
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+    # No progress bar anywhere: the jobs pass progress=False, and a search's one query shows none.
+    shown = "".join(_text(c) for c in nb.cells if c.cell_type == "code")
+    assert "embedding:" not in shown and "row/s" not in shown and "s/row" not in shown
 
     embedded = _text(_cell(nb, 'df.embed.column("text"'))
     assert "backend:   local model all-MiniLM-L6-v2" in embedded
