@@ -245,6 +245,7 @@ class _Step:
         part.line_errors = {str(r): m for r, m in sorted(line_errors.items())}
         part.outcome = part.status
         left = sorted(set(part.requests) - done - set(line_errors) | unfinished)
+        left = [r for r in left if not self._cached(r)]  # embedded meanwhile (online, another job)
         part.unfinished, part.reason = [], None
         if part.status == "failed":
             part.unfinished = left
@@ -308,6 +309,10 @@ class _Step:
                         f"{line.status or ''} {line.code or ''}: {line.message or 'no message'}".strip()
                     )
         return done, errors, unfinished
+
+    def _cached(self, request: int) -> bool:
+        keys = self.files.request_keys(request)
+        return self.store is not None and bool(self.store.contains(keys).all())
 
     async def _store(self, keys: list[bytes], body: bytes) -> None:
         decoded = decode_embeddings(body, len(keys), self.config.dimensions)

@@ -632,3 +632,15 @@ def test_chunked_texts_and_bad_rows_as_online(
     assert np.allclose(
         to_numpy(got["text_embedding"]), to_numpy(online["text_embedding"]), atol=1e-6, equal_nan=True
     )
+
+
+def test_lines_embedded_meanwhile_are_not_sent_again(fake: FakeBatchAPI, config: EmbedConfig) -> None:
+    """Unfinished lines of an expired batch whose texts reached the cache meanwhile (online, say)
+    are not sent again."""
+    df = frame(24)
+    fake.script(expire_after=0.5)  # requests 0-2 of 6 run: texts 0-11
+    job = embedframe.submit(df, "text", batch=FAST, **opts(config))
+    embedframe.embed_column(df.iloc[12:24], "text", config=config)
+    status = job.wait()
+    assert status.state == "completed" and len(fake.created) == 1
+    check_vectors(job.result(), df)
