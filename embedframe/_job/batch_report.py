@@ -34,13 +34,17 @@ class BatchStatus:
     batches: tuple[dict[str, Any], ...]
     """Per batch: part number, batch id, server status, requests, inputs, tokens, counts."""
     requests: int
+    """Requests (JSON lines) the job sends, each up to 2,048 inputs."""
     requests_done: int
+    """Requests answered 200 (collected, or reported done by a running batch)."""
     requests_failed: int
+    """Lines in error files (sent online, or reported per row, by ``result()``)."""
     inputs: int
     """Inputs submitted (texts already in the cache excluded; duplicates once)."""
     cached: int
     """Inputs found in the cache at submit time (not sent)."""
     tokens: int
+    """Tokens of the inputs submitted."""
     usd: float | None
     """Batch price of ``tokens``."""
     online_usd: float | None
@@ -50,6 +54,7 @@ class BatchStatus:
 
     @property
     def finished(self) -> bool:
+        """Whether every batch has ended (``result()`` can be asked for)."""
         return self.state not in ("in_progress", "cancelling")
 
     def __str__(self) -> str:
@@ -72,6 +77,7 @@ class BatchStatus:
 
 
 def status_of(state: JobState) -> BatchStatus:
+    """The status of a job from its saved state (no request)."""
     parts = [p for p in state.parts if p.stage != "replaced"]
     batches = tuple(
         {
