@@ -60,7 +60,10 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
         metavar="COLUMN=TYPE",
         help="a column's type, e.g. stars=int64 (repeatable; other CSV columns stay text)",
     )
-    parser.add_argument("--model", help="model name (default: text-embedding-3-small, or the local model)")
+    parser.add_argument(
+        "--model",
+        help="model name (default: the server's only model, text-embedding-3-small on OpenAI, or the local model)",
+    )
     parser.add_argument("--dimensions", type=int, help="vector size (text-embedding-3 models)")
     parser.add_argument(
         "--base-url", help="API root, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL)"
@@ -71,7 +74,16 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--long-text", choices=["chunk", "truncate", "error"], help="texts over the input limit"
     )
-    parser.add_argument("--max-input-tokens", type=int, help="tokens per input (default: the model's limit)")
+    parser.add_argument(
+        "--max-input-tokens",
+        type=int,
+        help="tokens of text per input (default: what the server reports, else the model table's)",
+    )
+    parser.add_argument(
+        "--tokenizer",
+        help="the model's tokenizer: a tokenizer.json or its folder, a Hugging Face id in the local "
+        "cache, a tiktoken encoding, 'server' (its /tokenize) or 'bytes' (default: found for the model)",
+    )
     parser.add_argument("--chunk-tokens", type=int, help="tokens per chunk (default: the input limit)")
     parser.add_argument("--chunk-overlap", type=int, help="tokens shared by consecutive chunks")
     parser.add_argument("--max-inputs-per-request", type=int)
@@ -88,6 +100,7 @@ def _config_options(args: argparse.Namespace) -> dict[str, Any]:
         "api_key": "api_key",
         "long_text": "long_text",
         "max_input_tokens": "max_input_tokens",
+        "tokenizer": "tokenizer",
         "chunk_tokens": "chunk_tokens",
         "chunk_overlap": "chunk_overlap",
         "max_inputs_per_request": "max_inputs_per_request",
@@ -175,6 +188,7 @@ _FLAGS = {
     "api_key": "--api-key",
     "long_text": "--long-text",
     "max_input_tokens": "--max-input-tokens",
+    "tokenizer": "--tokenizer",
     "chunk_tokens": "--chunk-tokens",
     "chunk_overlap": "--chunk-overlap",
     "max_inputs_per_request": "--max-inputs-per-request",

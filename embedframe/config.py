@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ._core.tokenizer import LazyTokenizer, Tokenizer
 from ._storage.cachestore import check_url, is_remote, is_url, local_path, public_location
 from ._warn import warn
 from .errors import ConfigError
-from .models import ModelInfo, model_info
+from .models import UNKNOWN_WINDOW, ModelInfo, model_info
 
 __all__ = ["EmbedConfig", "resolve_config"]
 
@@ -46,6 +47,24 @@ def _from_environment() -> dict[str, str]:
         if value:
             found[name] = value
     return found
+
+
+def hf_hub_cache() -> Path:
+    """The Hugging Face hub cache folder, as ``huggingface_hub`` finds it: ``$HF_HUB_CACHE``,
+    else ``$HF_HOME/hub``, else ``$XDG_CACHE_HOME/huggingface/hub``, else
+    ``~/.cache/huggingface/hub``."""
+    explicit = _env("HF_HUB_CACHE") or _env("HUGGINGFACE_HUB_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    home = _env("HF_HOME")
+    if home:
+        return Path(home).expanduser() / "hub"
+    xdg = _env("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "huggingface" / "hub"
+
+
+def _env(var: str) -> str | None:
+    return os.environ.get(var, "").strip() or None
 
 
 def uses_environment_proxy(url: str) -> bool:
@@ -85,8 +104,14 @@ class EmbedConfig:
 
     encoding: str | None = None
     """tiktoken encoding; default: the model's (``cl100k_base`` for OpenAI's models)."""
+    tokenizer: str | os.PathLike[str] | Tokenizer | None = None
+    """The model's own tokenizer: a ``tokenizer.json`` or the folder holding it, a Hugging
+    Face repository id found in the local Hugging Face cache (never downloaded), a tiktoken
+    encoding, ``"server"`` (the server's ``/tokenize``) or ``"bytes"`` (an upper bound);
+    default: found for the model (see the Models page)."""
     max_input_tokens: int | None = None
-    """Most tokens in one input; default: the model's limit (8191 for OpenAI's models)."""
+    """Most tokens of text in one input; default: the server's reported window, else the
+    model table's (8191 for OpenAI's models)."""
     long_text: LongTextPolicy = "chunk"
     """What to do with a text over ``max_input_tokens``: ``chunk``, ``truncate`` or ``error``."""
     chunk_tokens: int | None = None
@@ -225,12 +250,40 @@ class EmbedConfig:
 
     @property
     def tokenizer_name(self) -> str:
-        return self.encoding or self.model_info.encoding
+        """What counts tokens, as caches and provenance record it: a tiktoken encoding, or a
+        resolved tokenizer's name and file hash (``BAAI/bge-m3@sha256:...``)."""
+        tok = self.tokenizer
+        if tok is not None and not isinstance(tok, (str, os.PathLike)):
+            sha = getattr(tok, "sha256", None)
+            return f"{tok.name}@sha256:{sha}" if sha else tok.name
+        if tok is not None:
+            return os.fspath(tok)
+        return self.encoding or self.model_info.tokenizer or "unknown"
+
+    @property
+    def tokenizer_key(self) -> str:
+        """The tokenizer and window as the cache key holds them: a tiktoken encoding alone
+        (OpenAI's windows are fixed, so keys made before windows were recorded stay valid),
+        else the tokenizer's name and file hash with the window chunks were cut to."""
+        if isinstance(self.tokenizer, LazyTokenizer) or (self.tokenizer is None and self.encoding):
+            return self.tokenizer_name
+        return f"{self.tokenizer_name} window={self.input_limit}"
+
+    @property
+    def tokenizer_sha256(self) -> str | None:
+        """The SHA-256 of the resolved tokenizer's file, when it has one."""
+        return getattr(self.tokenizer, "sha256", None)
+
+    @property
+    def window_known(self) -> bool:
+        """Whether the model's window is known (given, discovered or in the table); when it
+        is not, :data:`~embedframe.models.UNKNOWN_WINDOW` applies and longer texts are refused."""
+        return self.max_input_tokens is not None or self.model_info.max_input_tokens is not None
 
     @property
     def input_limit(self) -> int:
-        """Most tokens per input."""
-        return self.max_input_tokens or self.model_info.max_input_tokens
+        """Most tokens of text per input."""
+        return self.max_input_tokens or self.model_info.max_input_tokens or UNKNOWN_WINDOW
 
     @property
     def window(self) -> int:
@@ -305,6 +358,19 @@ class EmbedConfig:
             raise ConfigError(
                 f"tokens_per_minute ({self.tokens_per_minute}) is below one input's limit "
                 f"({self.input_limit} tokens); raise it or lower max_input_tokens"
+            )
+        if self.encoding is not None and self.tokenizer is not None:
+            raise ConfigError(
+                f"pass either encoding= (a tiktoken encoding) or tokenizer=, not both (got "
+                f"encoding={self.encoding!r} and tokenizer={self.tokenizer!r})"
+            )
+        tok = self.tokenizer
+        if not isinstance(tok, (str, os.PathLike, type(None))) and not callable(
+            getattr(tok, "encode_ordinary", None)
+        ):
+            raise ConfigError(
+                "tokenizer must be a path to a tokenizer.json (or its folder), a Hugging Face "
+                f"repository id, a tiktoken encoding, 'server' or 'bytes'; got {type(tok).__name__}"
             )
         if self.dimensions is not None and not self.model_info.supports_dimensions:
             raise ConfigError(

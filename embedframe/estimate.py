@@ -46,6 +46,11 @@ class Estimate:
     """List-price cost in US dollars, or ``None`` when the model's price is unknown."""
     batch_usd: float | None = None
     """The same through the Batch API (half the list price; see ``df.embed.submit``)."""
+    tokenizer: str = ""
+    """What counted the tokens: a tiktoken encoding, or the model's tokenizer (name and
+    file hash), the server's ``/tokenize``, or the UTF-8 byte bound."""
+    max_input_tokens: int = 0
+    """Tokens of text per input that long texts are cut to (the model's window)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,6 +66,7 @@ class Estimate:
             f"  over the limit {self.long_rows:,} (-> {self.long_pieces:,} chunks)",
             f"inputs to embed  {self.pieces:,} ({self.cache_hits:,} cached)",
             f"tokens to send   {self.tokens:,}",
+            f"  tokenizer      {_short_hash(self.tokenizer)}, {self.max_input_tokens:,} tokens per input",
             f"requests         {self.requests:,}",
             f"estimated cost   {cost}",
         ]
@@ -69,10 +75,17 @@ class Estimate:
         return "\n".join(lines)
 
 
+def _short_hash(name: str) -> str:
+    """``name@sha256:<64 hex>`` shown with the hash's first 12 digits."""
+    head, sep, digest = name.partition("@sha256:")
+    return f"{head}{sep}{digest[:12]}" if sep else name
+
+
 def estimate(
     texts: Texts, *, config: EmbedConfig | None = None, column: Hashable | None = None, **options: Any
 ) -> Estimate:
-    """Count exactly what embedding ``texts`` would send, and its list price; no network."""
+    """Count exactly what embedding ``texts`` would send, and its list price. Nothing is
+    embedded; a self-hosted server is only asked about its model (window, tokenizer)."""
     cfg = resolve_config(config, options)
     backend = resolve_backend(cfg, announce=False)
     cfg = backend.config
@@ -100,6 +113,8 @@ def estimate(
     usd = None if price is None else tokens * price / 1_000_000
     return Estimate(
         model=str(cfg.model),
+        tokenizer=cfg.tokenizer_name,
+        max_input_tokens=cfg.input_limit,
         rows=plan.n_rows,
         null_rows=int((row_text == NULL).sum()),
         empty_rows=int((row_text == EMPTY).sum()),

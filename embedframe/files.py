@@ -411,7 +411,8 @@ def estimate_file(
             total = part
             continue
         for key, value in part.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            summed = key != "max_input_tokens"  # a setting, the same for every batch
+            if summed and isinstance(value, (int, float)) and not isinstance(value, bool):
                 total[key] = (total[key] or 0) + value
     if total is None:  # pragma: no cover  (read_batches always gives a frame, or raises)
         total = estimate(pd.Series([], dtype=object), config=config, **options).as_dict()

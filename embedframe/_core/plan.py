@@ -122,6 +122,7 @@ def make_plan(
     on_bad: str = "raise",
     byte_bound: bool = True,
     count_all: bool = False,
+    long_hint: str | None = None,
 ) -> Plan:
     """Plan the requests for ``values`` (an object array, one entry per row).
 
@@ -134,6 +135,7 @@ def make_plan(
     ``row_errors`` instead, so a job can go on past them. ``byte_bound`` says the
     tokenizer never makes more tokens than UTF-8 bytes (true of tiktoken's byte-level BPE).
     ``count_all`` tokenizes every text so ``text_tokens`` is known for all (per-row reports).
+    ``long_hint`` replaces the advice given for texts over ``limit`` (which option to set).
     """
     if on_bad not in ("raise", "mark"):
         raise ValueError(f"on_bad must be 'raise' or 'mark', got {on_bad!r}")
@@ -191,12 +193,17 @@ def make_plan(
             raise InputError(
                 f"column {column!r} has {len(rows)} text(s) over the input limit of {builder.split_over} "
                 f"tokens (the longest has {worst}), at row label(s) {_labels(labels, rows.tolist())}; "
-                "pass long_text='chunk' to embed them in pieces or long_text='truncate' to embed "
-                "their start"
+                + (
+                    long_hint
+                    or "pass long_text='chunk' to embed them in pieces or long_text='truncate' to embed "
+                    "their start"
+                )
             )
         counts = dict(builder.too_long)
         for i in rows.tolist():
             row_errors[i] = f"{counts[int(row_text[i])]} tokens, over the limit of {builder.split_over}"
+            if long_hint:
+                row_errors[i] += f" ({long_hint})"
             row_text[i] = ERROR
     return builder.build(row_text, distinct, row_errors)
 

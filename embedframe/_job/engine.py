@@ -131,6 +131,7 @@ async def run_job(
         if store is not None and keys is not None:
             writer = CacheWriter(store, keys, max_waiting=config.concurrency)
         sending = Sending(plan, config, piece_bound, writer, on_bad, request_limits(config))
+        sending.server_window, sending.window_source = backend.server_window, backend.window_source
         try:
             pieces, stats = await sending.run(batches, backend.transport, pieces)
         finally:
@@ -205,12 +206,24 @@ def plan_for(
         limit=cfg.input_limit,
         window=cfg.window,
         overlap=cfg.chunk_overlap,
-        long_text=cfg.long_text,
+        # A model whose window is unknown is never chunked at a guessed size: longer texts
+        # are refused before anything is sent, naming the option that makes them work.
+        long_text=cfg.long_text if cfg.window_known else "error",
+        long_hint=None if cfg.window_known else _unknown_window_hint(cfg),
         empty=cfg.empty,
         exact=exact,
         on_bad=on_bad,
         byte_bound=backend.byte_bound if byte_bound is None else byte_bound,
         count_all=count_all,
+    )
+
+
+def _unknown_window_hint(cfg: EmbedConfig) -> str:
+    return (
+        f"the window of {cfg.model!r} is not known (not in the model table, and the server did not "
+        f"say), so only texts of up to {cfg.input_limit} tokens, the smallest common window, are sent. "
+        f"Pass max_input_tokens= the model's window less its special tokens (e.g. 510 for a "
+        "512-position BERT model) to chunk longer texts, or details=True to skip these rows"
     )
 
 
@@ -333,6 +346,6 @@ def _cache_namespace(config: EmbedConfig) -> str:
         base_url=config.base_url or OPENAI_BASE_URL,
         model=str(config.model),
         dimensions=config.dimensions,
-        encoding=config.tokenizer_name,
+        encoding=config.tokenizer_key,
         long_text=config.long_text,
     )

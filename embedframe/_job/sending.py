@@ -25,7 +25,7 @@ from .._core.plan import ERROR, Plan
 from .._wire.http import SIZE_FIX, SIZE_SOURCE, Sender, SendStats, make_client
 from .._wire.transport import WireTransport, make_transport
 from ..config import EmbedConfig, uses_environment_proxy
-from ..errors import BadRequestError, EmbedFrameError, VectorSizeError
+from ..errors import BadRequestError, EmbedFrameError, InputError, VectorSizeError
 from .progress import Progress
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ _STATED_INPUTS = re.compile(
     re.I,
 )
 _STATED_TOKENS = re.compile(r"max(?:imum)? (\d+) tokens per request", re.I)
+_REQUESTED_TOKENS = re.compile(r"you requested (\d+) tokens|Given: (\d+)", re.I)
 _STATED_INPUT_TOKENS = re.compile(r"context length is (\d+)|must have less than (\d+) tokens", re.I)
 
 
@@ -131,6 +132,9 @@ class Sending:
         self._guessed = False
         """Whether ``matrix`` was allocated at a guessed size and holds no row yet."""
         self.failure: Exception | None = None
+        self.server_window: int | None = None
+        """Tokens of text the server said it reads (discovery); a longer piece is never sent."""
+        self.window_source = ""
 
     def _batch(self, ids: npt.NDArray[np.int64]) -> Batch:
         return Batch(ids, int(self.bound[ids].sum()))
@@ -279,6 +283,11 @@ class Sending:
             for part in parts:
                 self.queue.put_nowait(part)
             return None
+        over = self._over_server_window(batch)
+        if len(over):
+            batch = self._batch(np.setdiff1d(batch.pieces, over))
+            if not len(batch.pieces):
+                return None
         ids = batch.pieces.tolist()
         try:
             decoded = await sender.embed(
@@ -295,13 +304,11 @@ class Sending:
                     self.refused[ids[0]] = error.message
                 return None
             if _input_too_long(error):
-                limit = _stated(_STATED_INPUT_TOKENS, error.message)
                 raise _hinted(
                     error,
                     f"the server takes fewer tokens per input than max_input_tokens="
-                    f"{self.config.input_limit}: pass max_input_tokens="
-                    f"{limit if limit is not None else '...'} so longer texts are chunked, or "
-                    "details=True to skip the rows it refuses",
+                    f"{self.config.input_limit}: pass max_input_tokens={self._working_limit(error, batch)} "
+                    "so longer texts are chunked, or details=True to skip the rows it refuses",
                 ) from error
             if not _too_large(error) and error.status in (400, 422):
                 raise _hinted(
@@ -317,6 +324,52 @@ class Sending:
             self.cache.submit(batch.pieces, decoded.vectors)
             await self.cache.room()
         return batch.pieces
+
+    def _over_server_window(self, batch: Batch) -> npt.NDArray[np.int64]:
+        """Pieces of ``batch`` longer than the server said it reads (only possible when
+        ``max_input_tokens=`` is over that): never sent, since a server such as TEI, Ollama or
+        Infinity would embed their start alone. Refused pieces (``details=True``), else an error."""
+        window = self.server_window
+        if window is None or not len(batch.pieces) or int(self.bound[batch.pieces].max()) <= window:
+            return np.zeros(0, dtype=np.int64)
+        tokenizer = self.config.tokenizer
+        counts = {}
+        for pid in batch.pieces[self.bound[batch.pieces] > window].tolist():
+            exact = bool(self.plan.piece_exact[pid]) or not hasattr(tokenizer, "encode_ordinary")
+            n = int(self.bound[pid]) if exact else len(tokenizer.encode_ordinary(self.plan.pieces[pid]))  # type: ignore[union-attr]
+            if n > window:
+                counts[pid] = n
+        if not counts:
+            return np.zeros(0, dtype=np.int64)
+        message = (
+            f"{max(counts.values())} tokens, over the {window} tokens of text the server reads "
+            f"({self.window_source}); it would embed the start alone. Leave max_input_tokens unset, or "
+            f"pass max_input_tokens={window}, so long texts are chunked to fit"
+        )
+        if self.on_bad != "mark":
+            rows = _rows_of_pieces(self.plan, list(counts))
+            raise InputError(f"row position(s) {', '.join(map(str, rows[:5]))}: a piece of {message}")
+        for pid in counts:
+            self.refused[pid] = message
+        return np.fromiter(counts, dtype=np.int64, count=len(counts))
+
+    def _working_limit(self, error: BadRequestError, batch: Batch) -> str:
+        """A ``max_input_tokens`` that would have worked, from the limit the server's message
+        states, less what the server adds to a text's own tokens: the model's special tokens,
+        or what its count of the longest input ("you requested N tokens") exceeds ours by."""
+        stated = _stated(_STATED_INPUT_TOKENS, error.message)
+        if stated is None:
+            return f"(a value below {self.config.input_limit})"
+        specials = getattr(self.config.tokenizer, "special_tokens", None)
+        if not isinstance(specials, int):
+            specials = self.config.model_info.special_tokens
+        asked = _stated(_REQUESTED_TOKENS, error.message)
+        tokenizer = self.config.tokenizer
+        if asked is not None and hasattr(tokenizer, "encode_ordinary"):
+            longest = self.plan.pieces[int(batch.pieces[int(np.argmax(self.bound[batch.pieces]))])]
+            ours = len(tokenizer.encode_ordinary(longest))  # type: ignore[union-attr]
+            specials = max(0, asked - ours) if asked >= ours else specials
+        return str(max(1, min(stated - specials, self.config.input_limit - 1)))
 
     def _rows(self, batch: Batch) -> npt.NDArray[np.float32] | None:
         """The batch's rows of the piece matrix, to decode into, when they are one run."""
@@ -345,6 +398,16 @@ class Sending:
 
 class _Stopped(Exception):
     """The failure a job is marked with when its caller cancelled it (never raised to the caller)."""
+
+
+def _rows_of_pieces(plan: Plan, pieces: list[int]) -> list[int]:
+    """Positions of the rows whose text uses any of ``pieces``."""
+    texts = [
+        t
+        for t in range(len(plan.texts))
+        if np.isin(plan.ref_piece[plan.ref_start[t] : plan.ref_start[t + 1]], pieces).any()
+    ]
+    return np.flatnonzero(np.isin(plan.row_text, texts)).tolist()
 
 
 def _hinted(error: BadRequestError, hint: str) -> BadRequestError:

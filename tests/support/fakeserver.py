@@ -275,7 +275,17 @@ class FakeServer:
         models: Sequence[str] | None = None,
         cache_size: int = 10_000,
         port: int = 0,
+        dialect: str | None = None,
+        context: int | None = None,
+        special_tokens: int = 2,
+        truncate: bool = False,
     ) -> None:
+        """``dialect`` ``"tei"`` or ``"vllm"`` adds that server's discovery and tokenize routes
+        (TEI: ``GET /info``, ``POST /tokenize``; vLLM: ``max_model_len`` in ``GET /v1/models``,
+        ``POST /tokenize``). ``context`` is the model's window in positions, ``special_tokens``
+        of them taken by the tokenizer (ids added by ``/tokenize`` when asked): a text may hold
+        ``context - special_tokens`` tokens. ``truncate`` embeds a longer input by its first
+        tokens, silently, as TEI (auto-truncate), Ollama and Infinity do, instead of refusing it."""
         if dim < 1:
             raise ValueError("dim must be >= 1")
         self.dim = dim
@@ -290,6 +300,13 @@ class FakeServer:
         self.shuffle = shuffle
         self.models = list(models) if models is not None else None
         self.cache_size = cache_size
+        if dialect not in (None, "tei", "vllm"):
+            raise ValueError(f"dialect must be None, 'tei' or 'vllm', got {dialect!r}")
+        self.dialect = dialect
+        self.context = context
+        self.special_tokens = special_tokens if context is not None else 0
+        self.truncate = truncate
+        self.tokenize_requests = 0
         self.requests: list[RecordedRequest] = []
         self.peak_concurrency = 0  # most embeddings requests in flight at once
 
@@ -391,6 +408,27 @@ class FakeServer:
             if rec.status == 200 and (rec.fault is None or rec.fault in HARMLESS_FAULTS)
             for item in rec.inputs
         ]
+
+    @property
+    def text_window(self) -> int:
+        """Most tokens of text one input may hold."""
+        if self.context is not None:
+            return self.context - self.special_tokens
+        return self.max_tokens_per_input
+
+    def tokenize(self, text: str, *, special: bool) -> list[tuple[int, int, int]]:
+        """``(id, start byte, stop byte)`` of each token of ``text`` (TEI reports UTF-8 byte
+        offsets); with ``special``, the special tokens around it (ids 100257.., offsets 0)."""
+        enc = encoding()
+        ids = enc.encode_ordinary(text)
+        _, starts = enc.decode_with_offsets(ids)
+        byte_at = [len(text[:c].encode("utf-8")) for c in starts]
+        stops = [*byte_at[1:], len(text.encode("utf-8"))]
+        out = list(zip(ids, byte_at, stops, strict=True))
+        if special and self.special_tokens:
+            first = [(100257 + k, 0, 0) for k in range(self.special_tokens - 1)]
+            out = [*first, *out, (100257 + self.special_tokens - 1, 0, 0)]
+        return out
 
     def _arrive(self, rec: RecordedRequest) -> tuple[int, Fault | None]:
         with self._lock:
@@ -562,13 +600,16 @@ class FakeServer:
                 )
             )
             return
-        for entry in plan.entries:
-            if entry.ntok > self.max_tokens_per_input:
-                n = entry.ntok
+        limit = self.text_window
+        for k, entry in enumerate(plan.entries):
+            if entry.ntok > limit and self.truncate:  # silently embed the start alone
+                plan.entries[k] = _Entry(limit, entry.token_bytes[: 4 * limit])
+            elif entry.ntok > limit:
+                n = entry.ntok + self.special_tokens  # positions, as vLLM counts them
                 errors.append(
                     _ApiError(
                         400,
-                        f"This model's maximum context length is {self.max_tokens_per_input}"
+                        f"This model's maximum context length is {limit + self.special_tokens}"
                         f" tokens, however you requested {n} tokens ({n} in your prompt;"
                         " 0 for the completion). Please reduce your prompt; or completion"
                         " length.",
@@ -788,7 +829,20 @@ class _Handler(BaseHTTPRequestHandler):
                 }
                 for n in names
             ]
+            if fake.dialect == "vllm" and fake.context is not None:
+                for card in data:
+                    card["max_model_len"] = fake.context
             self._send_json(200, {"object": "list", "data": data})
+            return
+        if path == "/info" and fake.dialect == "tei":
+            info = {
+                "model_id": (fake.models or [DEFAULT_MODEL])[0],
+                "max_input_length": fake.context or fake.max_tokens_per_input,
+                "max_client_batch_size": fake.max_inputs,
+                "max_batch_tokens": fake.max_tokens_per_request,
+                "auto_truncate": fake.truncate,
+            }
+            self._send_json(200, info)
             return
         if _batch_route(self, "GET", path):
             return
@@ -808,6 +862,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, _ApiError(400, "Malformed request body framing.").body)
             return
         if _batch_route(self, "POST", path, raw):
+            return
+        if path == "/tokenize" and self.server.fake.dialect is not None:
+            self._tokenize(self.server.fake, raw)
             return
         if path != "/v1/embeddings":
             self._not_found("POST")
@@ -836,6 +893,32 @@ class _Handler(BaseHTTPRequestHandler):
             )
         finally:
             fake._leave()
+
+    def _tokenize(self, fake: FakeServer, raw: bytes) -> None:
+        """TEI's ``{"inputs", "add_special_tokens"}`` -> token lists with byte offsets; vLLM's
+        ``{"model", "prompt", "add_special_tokens"}`` -> ``count``, ``max_model_len``, ``tokens``."""
+        fake.tokenize_requests += 1
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self._send_json(422, {"error": "bad json", "error_type": "validation"})
+            return
+        special = bool(body.get("add_special_tokens", True))
+        answer: Any
+        if fake.dialect == "tei":
+            inputs = body.get("inputs")
+            texts = [inputs] if isinstance(inputs, str) else inputs
+            answer = [
+                [
+                    {"id": i, "text": "", "special": i >= 100257 and b == e == 0, "start": b, "stop": e}
+                    for i, b, e in fake.tokenize(t, special=special)
+                ]
+                for t in texts
+            ]
+        else:
+            ids = [i for i, _, _ in fake.tokenize(body.get("prompt", ""), special=special)]
+            answer = {"count": len(ids), "max_model_len": fake.context, "tokens": ids}
+        self._send_json(200, answer)
 
     def _not_found(self, method: str) -> None:
         self._send_json(
