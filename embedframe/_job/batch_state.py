@@ -251,21 +251,34 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 @contextlib.asynccontextmanager
 async def job_lock(directory: Path) -> AsyncIterator[None]:
-    """Hold the job's lock (waiting for another process that holds it)."""
-    import fcntl
-
+    """Hold the job's lock (waiting for another process that holds it): ``flock`` on POSIX,
+    ``msvcrt.locking`` on Windows; the lock goes with the process, even a killed one."""
     directory.mkdir(parents=True, exist_ok=True)
     fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
+        while not _try_lock(fd):
+            await asyncio.sleep(0.05)
         yield
     finally:
         os.close(fd)
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
 
 
 def now() -> float:
