@@ -230,5 +230,7 @@ def sum_estimates(rows: pd.DataFrame, resolved: EmbedConfig, sent: pd.DataFrame)
         cache_hits=total(sent, "cache_hits"),
         tokens=tokens,
         requests=total(sent, "requests"),
+        tokenizer=resolved.tokenizer_name,
+        max_input_tokens=resolved.input_limit,
         usd=None if price is None else tokens * price / 1_000_000,
     )

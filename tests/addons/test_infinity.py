@@ -94,8 +94,30 @@ def served(url: str, texts: list[str]) -> np.ndarray:
 def _long_text() -> str:
     """520 words about one subject, then 4,000 about another (the issue's example): ~5,000 tokens."""
     rng = np.random.default_rng(11)
-    garden = "garden soil compost tomato seedling watering mulch pruning harvest greenhouse".split()
-    engine = "engine piston cylinder crankshaft torque gearbox clutch exhaust turbo camshaft".split()
+    garden = [
+        "garden",
+        "soil",
+        "compost",
+        "tomato",
+        "seedling",
+        "watering",
+        "mulch",
+        "pruning",
+        "harvest",
+        "greenhouse",
+    ]
+    engine = [
+        "engine",
+        "piston",
+        "cylinder",
+        "crankshaft",
+        "torque",
+        "gearbox",
+        "clutch",
+        "exhaust",
+        "turbo",
+        "camshaft",
+    ]
     first = " ".join(rng.choice(garden, size=520).tolist())
     second = " ".join(rng.choice(engine, size=4000).tolist())
     return f"{first}. {second}."
@@ -120,7 +142,9 @@ def test_a_long_text_is_chunked_at_the_real_window(infinity: str) -> None:
     text = _long_text()
     tok = local.local_tokenizer()
     assert len(tok.encode_ordinary(text)) > 4000
-    chunks = embedframe.embed_chunks(pd.Series([text]), base_url=infinity, api_key="x", model=MODEL, cache=False)
+    chunks = embedframe.embed_chunks(
+        pd.Series([text]), base_url=infinity, api_key="x", model=MODEL, cache=False
+    )
     pieces = chunks["text"].tolist()
     counts = np.array([len(tok.encode_ordinary(p)) for p in pieces], dtype=np.float64)
     assert len(pieces) > 15 and counts.max() <= 254 and counts[:-1].min() >= 240

@@ -110,9 +110,13 @@ def test_a_truncating_server_never_gets_a_text_over_its_window() -> None:
         with pytest.raises(InputError, match=r"row position\(s\) 1: .*pass max_input_tokens=62"):
             embedframe.embed(pd.Series(["short", text]), config=cfg(server, **options))
         assert all(len(tokens(t)) <= 62 for t in server.ok_inputs() if isinstance(t, str))
-        out = pd.DataFrame({"text": ["short", text]}).embed("text", config=cfg(server, **options), details=True)
+        out = pd.DataFrame({"text": ["short", text]}).embed(
+            "text", config=cfg(server, **options), details=True
+        )
         assert out["text_status"].tolist()[0] == "ok"
-        assert out["text_status"].tolist()[1].startswith("error: refused by the server: 150 tokens, over the 62")
+        assert (
+            out["text_status"].tolist()[1].startswith("error: refused by the server: 150 tokens, over the 62")
+        )
         assert out["text_embedding"].isna().tolist() == [False, True]
         # leaving max_input_tokens unset (or =62, as the message says) chunks it to fit
         fixed = embedframe.embed(pd.Series([text]), config=cfg(server, tokenizer="cl100k_base"))
@@ -124,7 +128,9 @@ def test_a_truncating_server_that_says_nothing_with_an_unknown_model() -> None:
     rows and max_input_tokens=; with details=True they are marked and the rest are embedded."""
     with FakeServer(dim=DIM, truncate=True, context=64, models=["mystery-model"]) as server:
         long = "x " * 400
-        with pytest.raises(InputError, match=r"row label\(s\) 'b'.*window of 'mystery-model' is not known.*max_input_tokens="):
+        with pytest.raises(
+            InputError, match=r"row label\(s\) 'b'.*window of 'mystery-model' is not known.*max_input_tokens="
+        ):
             embedframe.embed(pd.Series(["fine", long], index=["a", "b"]), config=cfg(server))
         assert server.requests == []
         frame = pd.DataFrame({"text": ["fine", long]}, index=["a", "b"])
@@ -141,9 +147,13 @@ def test_the_hint_for_a_refused_input_names_a_value_that_works() -> None:
     with FakeServer(dim=DIM, context=64, models=["m"]) as server:  # counts 2 special tokens; says 64
         text = " ".join(["beta"] * 80)
         with pytest.raises(embedframe.BadRequestError, match=r"pass max_input_tokens=62 ") as caught:
-            embedframe.embed(pd.Series([text]), config=cfg(server, max_input_tokens=100, tokenizer="cl100k_base"))
+            embedframe.embed(
+                pd.Series([text]), config=cfg(server, max_input_tokens=100, tokenizer="cl100k_base")
+            )
         assert "maximum context length is 64" in str(caught.value)
-        out = embedframe.embed(pd.Series([text]), config=cfg(server, max_input_tokens=62, tokenizer="cl100k_base"))
+        out = embedframe.embed(
+            pd.Series([text]), config=cfg(server, max_input_tokens=62, tokenizer="cl100k_base")
+        )
         assert out.attrs["embedframe"]["chunked_texts"] == 1
 
 
@@ -161,7 +171,9 @@ def _hf_cache(root: Path, repo: str) -> Path:
 
 
 @needs_local
-def test_the_tokenizer_comes_from_the_hugging_face_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_tokenizer_comes_from_the_hugging_face_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A table model's tokenizer.json is found in $HF_HUB_CACHE (never downloaded) under its short name;
     an unknown model's folder gives its window (sentence_bert_config.json) too."""
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
@@ -170,7 +182,11 @@ def test_the_tokenizer_comes_from_the_hugging_face_cache(tmp_path: Path, monkeyp
     with FakeServer(dim=DIM, models=["bge-small-en-v1.5", "acme/private-embedder"]) as server:
         backend = resolve_backend(cfg(server, model="bge-small-en-v1.5"))
         tok = backend.tokenizer
-        assert isinstance(tok, HFTokenizer) and tok.name == "BAAI/bge-small-en-v1.5" and tok.path == file.resolve()
+        assert (
+            isinstance(tok, HFTokenizer)
+            and tok.name == "BAAI/bge-small-en-v1.5"
+            and tok.path == file.resolve()
+        )
         assert backend.config.input_limit == 510 and backend.byte_bound
         other = resolve_backend(cfg(server, model="private-embedder"))
         assert other.tokenizer.name == "acme/private-embedder"
@@ -180,7 +196,9 @@ def test_the_tokenizer_comes_from_the_hugging_face_cache(tmp_path: Path, monkeyp
 
 
 @needs_local
-def test_tokenizer_option_takes_a_file_a_folder_or_a_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tokenizer_option_takes_a_file_a_folder_or_a_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """tokenizer= a file, its folder or a cached repository id; a missing one says how to get it."""
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     file = _hf_cache(tmp_path, "BAAI/bge-base-en-v1.5")
@@ -294,8 +312,10 @@ def test_the_command_line_takes_model_tokenizer_and_window(tmp_path: Path) -> No
         buffer = io.StringIO()
         with _c.redirect_stdout(buffer):
             code = main(
-                ["estimate", str(src), "-c", "text", "--base-url", server.url, "--api-key", API_KEY]
-                + ["--tokenizer", "cl100k_base", "--max-input-tokens", "50", "--json", "--no-cache"]
+                [
+                    *("estimate", str(src), "-c", "text", "--base-url", server.url, "--api-key", API_KEY),
+                    *("--tokenizer", "cl100k_base", "--max-input-tokens", "50", "--json", "--no-cache"),
+                ]
             )
         assert code == 0
         found = json.loads(buffer.getvalue())
