@@ -77,8 +77,10 @@ class _Step:
             await self._cancel_running()
         for part in list(self.state.parts):
             if part.stage == "submitted" and part.status not in TERMINAL:
+                before = (part.status, part.counts, part.output_file_id, part.error_file_id, part.errors)
                 self._adopt(part, await self.api.get(str(part.batch_id)))
-                self.save()
+                if (part.status, part.counts, part.output_file_id, part.error_file_id, part.errors) != before:
+                    self.save()  # a poll that changes nothing writes nothing
             if part.stage == "submitted" and part.status in TERMINAL:
                 await self._finish(part)
         if self.state.cancelled:
