@@ -99,7 +99,15 @@ def _server_backend(config: EmbedConfig, *, announce: bool) -> Backend:
         cfg = cfg.replace(**changes)
     except ConfigError as exc:
         raise ConfigError(f"{exc} (the model {model!r} reads {window} tokens of text: {source})") from None
-    if tokenizer.name and isinstance(tokenizer, ByteTokenizer) and announce:
+    table_window = info.max_input_tokens if info.known and not tiktoken_model else None
+    if announce and config.max_input_tokens and table_window and config.max_input_tokens > table_window:
+        _announce(
+            f"max_input_tokens={config.max_input_tokens} is over the {table_window} tokens of text "
+            f"{model!r} reads ({info.context} positions less {info.special_tokens} special tokens, "
+            "model table): servers that truncate (Infinity, Ollama, TEI with auto-truncate) will embed "
+            f"longer texts by their start alone; leave max_input_tokens unset for {table_window}"
+        )
+    if isinstance(tokenizer, ByteTokenizer) and announce:
         _announce(
             f"the tokenizer of {model!r} was not found on this machine, and the server has no tokenize "
             "endpoint: counting UTF-8 bytes as an upper bound on its tokens (long texts are cut into "

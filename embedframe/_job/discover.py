@@ -136,12 +136,17 @@ def list_models(config: EmbedConfig) -> list[dict[str, Any]] | None:
 
 
 def pick_model(config: EmbedConfig, default: str) -> str:
-    """The model to use when none is given: the server's only one, else ``default`` when it
-    lists none; several are an error that lists them."""
+    """The model to use when none is given: the server's only (embedding) model, else
+    ``default`` when it lists none or lists ``default``; several others are an error that
+    lists them."""
     models = list_models(config)
     if not models:
         return default
-    names = [str(m["id"]) for m in models]
+    # Servers that say what each model does (Infinity's "capabilities") list chat models too.
+    embedders = [m for m in models if "embed" in m.get("capabilities", ["embed"])] or models
+    names = [str(m["id"]) for m in embedders]
+    if default in names:  # a proxy (LiteLLM) in front of OpenAI: OpenAI's default, as before
+        return default
     entries = {id(find_model(n)) if find_model(n) is not None else n for n in names}
     if len(entries) == 1:  # one model, maybe under several names (embedframe serve lists two)
         return names[0]

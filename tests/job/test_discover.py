@@ -322,3 +322,21 @@ def test_the_command_line_takes_model_tokenizer_and_window(tmp_path: Path) -> No
         out.write_text(buffer.getvalue())
         assert found["tokenizer"] == "cl100k_base" and found["max_input_tokens"] == 50
         assert found["model"] == "acme/m" and found["long_pieces"] == -(-len(tokens(LONG)) // 50)
+
+
+def test_no_model_given_prefers_embedding_models_and_openais_default() -> None:
+    """A proxy listing OpenAI's default model uses it (as before); with several others it is an error."""
+    with FakeServer(dim=DIM, models=["gpt-4o", "text-embedding-3-small", "text-embedding-3-large"]) as server:
+        assert resolve_backend(cfg(server)).config.model == "text-embedding-3-small"
+
+
+def test_a_window_over_the_tables_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    """max_input_tokens= above a known model's window is kept (explicit wins) but warned about once."""
+    from embedframe._job import backend as backend_module
+
+    backend_module._announced.clear()
+    with FakeServer(dim=DIM, models=["all-MiniLM-L6-v2"]) as server:
+        backend = resolve_backend(cfg(server, max_input_tokens=500))
+        assert backend.config.input_limit == 500
+    warned = [r.getMessage() for r in caplog.records if "max_input_tokens=500 is over" in r.getMessage()]
+    assert len(warned) == 1 and "leave max_input_tokens unset for 254" in warned[0]
