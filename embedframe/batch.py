@@ -48,6 +48,7 @@ class BatchOptions:
     poll_interval: float = 15.0
     """Seconds between status checks at first; the wait grows to ``max_poll_interval``."""
     max_poll_interval: float = 300.0
+    """Longest wait between status checks while nothing changes."""
     max_batch_inputs: int = MAX_INPUTS_PER_BATCH
     """Inputs per batch (OpenAI's limit for embeddings is 50,000)."""
     max_batch_tokens: int | None = None
@@ -61,6 +62,11 @@ class BatchOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+        if self.max_poll_interval < self.poll_interval:
+            raise ConfigError(
+                f"max_poll_interval ({self.max_poll_interval:g} s) is below poll_interval "
+                f"({self.poll_interval:g} s); raise it"
+            )
         if (
             isinstance(self.max_batch_inputs, bool)
             or not isinstance(self.max_batch_inputs, int)
@@ -92,7 +98,8 @@ class BatchJob:
         self._files = files
         self._config = config
         self._options = options
-        self.id = files.directory.name
+        self.id: str = files.directory.name
+        """The job's id: pass it to :func:`batch_job` (or ``embedframe batch ...``) to come back."""
 
     def __repr__(self) -> str:
         return f"BatchJob({self.id!r})"
