@@ -106,7 +106,8 @@ async def run_job(
     amount); the job waits for those writes before it returns or raises.
     """
     started = time.perf_counter()
-    backend = resolve_backend(config)
+    # Off the event loop: against a self-hosted server it asks about the model (discovery).
+    backend = await asyncio.to_thread(resolve_backend, config)
     config = backend.config
     tokenizer = backend.tokenizer
     plan = plan_for(
