@@ -1,7 +1,7 @@
 """Soak: a 100,000-row job through a server that fails 20% of requests, under a tight TPM limit.
 
     python benchmarks/bench_soak.py [--rows 100000] [--dim 8] [--fault-rate 0.2] [--seed 7]
-                                    [--budget-minutes 1.25] [--inputs-per-request 256]
+                                    [--budget-minutes 0.25] [--inputs-per-request 256]
 
 The loopback fake server (``tests/support/fakeserver.py``, in this process) fails a random
 ``--fault-rate`` of the requests, each with a kind drawn from every fault a job recovers
@@ -10,7 +10,7 @@ from: 429 with ``retry-after``, with ``retry-after-ms`` and with neither (the me
 an answer (cut by the 1 s per-request timeout), truncated JSON, a wrong number of
 embeddings, NaN, infinity, a vector of the wrong size, and data in shuffled order (legal).
 ``tokens_per_minute`` is set so the clean job needs ``--budget-minutes`` minutes of budget
-(the bucket starts with one minute's worth), so the limit binds.
+(the client paces smoothly: its bucket holds half a second, not a minute), so the limit binds.
 
 It prints the figures recorded in ``benchmarks/SOAK.md`` and exits non-zero if a row is
 lost or wrong, an answered input was sent again, or the server saw more tokens in any
@@ -132,8 +132,8 @@ class Soak:
         return self.tokens_at_server - self.tokens_answered
 
     def ideal_seconds(self, tokens: int) -> float:
-        """The least time the limit allows for ``tokens``: the bucket starts with a minute's worth."""
-        return max(0.0, (tokens - self.tokens_per_minute) / (self.tokens_per_minute / 60))
+        """The least time the limit allows for ``tokens``: all of them at the budget's rate."""
+        return tokens / (self.tokens_per_minute / 60)
 
     def ok(self) -> bool:
         return (
@@ -177,7 +177,7 @@ def run_soak(
     dim: int = 8,
     fault_rate: float = 0.2,
     seed: int = 7,
-    budget_minutes: float = 1.25,
+    budget_minutes: float = 0.25,
     inputs_per_request: int = 256,
     concurrency: int = 8,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dim", type=int, default=8)
     parser.add_argument("--fault-rate", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--budget-minutes", type=float, default=1.25)
+    parser.add_argument("--budget-minutes", type=float, default=0.25)
     parser.add_argument("--inputs-per-request", type=int, default=256)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args(argv)

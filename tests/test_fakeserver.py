@@ -118,7 +118,7 @@ def test_base64_and_float_agree_with_vector_for_text(client: httpx.Client) -> No
 
 
 def test_response_shape_usage_and_headers(server: FakeServer, client: httpx.Client) -> None:
-    """A 200 has OpenAI's shape, usage = tokens counted, JSON content type and limit headers."""
+    """A 200 has OpenAI's shape, usage = tokens counted and JSON content type; no limits, no limit headers."""
     texts = ["one two three", "four"]
     resp = post(client, input=texts, user="u-1")
     body = resp.json()
@@ -129,12 +129,7 @@ def test_response_shape_usage_and_headers(server: FakeServer, client: httpx.Clie
     assert body["usage"] == {"prompt_tokens": n, "total_tokens": n}
     assert resp.headers["content-type"] == "application/json"
     assert int(resp.headers["content-length"]) == len(resp.content)
-    assert resp.headers["x-ratelimit-limit-requests"] == "10000"
-    assert resp.headers["x-ratelimit-limit-tokens"] == "10000000"
-    assert resp.headers["x-ratelimit-reset-requests"] == "6ms"
-    assert resp.headers["x-ratelimit-reset-tokens"] == "0s"
-    assert int(resp.headers["x-ratelimit-remaining-requests"]) >= 0
-    assert int(resp.headers["x-ratelimit-remaining-tokens"]) >= 0
+    assert not [name for name in resp.headers if name.startswith("x-ratelimit-")]
     (rec,) = server.requests
     assert rec.inputs == texts and rec.total_tokens == n and rec.status == 200
     assert rec.token_counts == [len(encoding().encode_ordinary(t)) for t in texts]

@@ -4,7 +4,8 @@ Each request holds at most ``max_inputs`` pieces and at most ``max_tokens`` toke
 by each piece's upper bound. Where a bound that is not exact (a byte length) would close a
 request early, the pieces involved are tokenized to get their exact counts first, so short
 texts are tokenized only when it lets more of them share a request. No request is empty
-and none is over a limit.
+and none is over a limit, except that a piece larger than ``max_tokens`` (a rate budget's
+cap on one request can be below one input's limit) goes alone.
 """
 
 from __future__ import annotations
@@ -43,8 +44,6 @@ def pack(
     n = len(bound)
     if n == 0:
         return []
-    if int(bound.max()) > max_tokens:
-        raise ValueError(f"a piece has {int(bound.max())} tokens, more than max_tokens={max_tokens}")
     if _fits_by_count(bound, max_inputs, max_tokens):
         return [
             Batch(np.arange(s, min(s + max_inputs, n), dtype=np.int64), int(bound[s : s + max_inputs].sum()))
@@ -61,7 +60,7 @@ def pack(
             if i - start < max_inputs:
                 b, total = _tighten(i, loose, bound, exact, count, total)
                 loose.clear()
-            if total + b > max_tokens or i - start >= max_inputs:
+            if (total + b > max_tokens or i - start >= max_inputs) and i > start:
                 batches.append(Batch(np.arange(start, i, dtype=np.int64), total))
                 start, total = i, 0
                 loose.clear()

@@ -24,6 +24,7 @@ from .._core.plan import EMPTY, ERROR, NULL, Labels, Plan, make_plan
 from .._core.tokenizer import Tokenizer
 from .._storage.cachewriter import CacheWriter
 from .._wire.http import SendStats
+from .._wire.limits import PROBE_TOKENS, paced_request_tokens
 from ..config import OPENAI_BASE_URL, EmbedConfig
 from ..errors import InputError
 from .backend import Backend, resolve_backend
@@ -246,17 +247,23 @@ class RequestLimits:
 
     max_inputs: int
     max_tokens: int
-    """Tokens per request: ``max_tokens_per_request``, and never more than the rate budget
-    lets through at once (``tokens_per_minute``)."""
+    """Tokens per request: ``max_tokens_per_request``, and under ``tokens_per_minute`` a
+    quarter of a second's budget (:func:`~embedframe._wire.limits.paced_request_tokens`),
+    so requests are paced; a piece larger than that goes alone."""
+    first_tokens: int | None = None
+    """Tokens in the first request, when the token budget is to be learned from the
+    server's headers (no ``tokens_per_minute``): a small probe sent alone."""
 
 
 def request_limits(config: EmbedConfig) -> RequestLimits:
     """The per-request limits ``config`` sets: the one place they are derived, for the job,
     its estimate and Dask's look-ahead alike."""
     max_tokens = config.max_tokens_per_request
-    if config.tokens_per_minute is not None:
-        max_tokens = min(max_tokens, config.tokens_per_minute)
-    return RequestLimits(config.max_inputs_per_request, max_tokens)
+    paced = paced_request_tokens(config.tokens_per_minute, config.requests_per_minute)
+    if paced is not None:
+        max_tokens = min(max_tokens, paced)
+    first = PROBE_TOKENS if config.tokens_per_minute is None else None
+    return RequestLimits(config.max_inputs_per_request, max_tokens, first)
 
 
 def pack_pieces(
@@ -268,16 +275,19 @@ def pack_pieces(
     bound = plan.piece_bound[todo].copy()
     exact = plan.piece_exact[todo].copy()
     limits = request_limits(config)
-    batches = [
-        Batch(todo[b.pieces], b.tokens)
-        for b in pack(
-            bound,
-            exact,
-            max_inputs=limits.max_inputs,
-            max_tokens=limits.max_tokens,
-            count=lambda i: len(tokenizer.encode_ordinary(plan.pieces[int(todo[i])])),
-        )
-    ]
+
+    def count(i: int) -> int:
+        return len(tokenizer.encode_ordinary(plan.pieces[int(todo[i])]))
+
+    packed = pack(bound, exact, max_inputs=limits.max_inputs, max_tokens=limits.max_tokens, count=count)
+    if limits.first_tokens is not None and packed and packed[0].tokens > limits.first_tokens:
+        # the probe: the first batch's head, up to first_tokens; its tail stays one request
+        n = len(packed[0].pieces)  # the first batch is todo's first n pieces
+        head = pack(bound[:n], exact[:n], max_inputs=n, max_tokens=limits.first_tokens, count=count)[0]
+        if len(head.pieces) < n:
+            rest = np.arange(len(head.pieces), n, dtype=np.int64)
+            packed[:1] = [head, Batch(rest, int(bound[len(head.pieces) : n].sum()))]
+    batches = [Batch(todo[b.pieces], b.tokens) for b in packed]
     return batches, bound, exact
 
 

@@ -139,15 +139,17 @@ class Sending:
     def _batch(self, ids: npt.NDArray[np.int64]) -> Batch:
         return Batch(ids, int(self.bound[ids].sum()))
 
-    def _fit(self, batch: Batch) -> list[Batch]:
-        """``batch`` cut to the limits learned so far."""
-        if len(batch.pieces) <= self.max_inputs and batch.tokens <= self.max_tokens:
+    def _fit(self, batch: Batch, paced: int | None = None) -> list[Batch]:
+        """``batch`` cut to the limits learned so far (and to ``paced`` tokens, the rate
+        budget's cap on one request)."""
+        max_tokens = self.max_tokens if paced is None else min(self.max_tokens, paced)
+        if len(batch.pieces) <= self.max_inputs and batch.tokens <= max_tokens:
             return [batch]
         parts = pack(
             self.bound[batch.pieces].copy(),
             np.ones(len(batch.pieces), dtype=bool),
             max_inputs=self.max_inputs,
-            max_tokens=max(self.max_tokens, int(self.bound[batch.pieces].max())),
+            max_tokens=max(max_tokens, int(self.bound[batch.pieces].max())),
             count=lambda i: int(self.bound[batch.pieces[i]]),
         )
         return [self._batch(batch.pieces[p.pieces]) for p in parts]
@@ -277,12 +279,11 @@ class Sending:
                 task.cancel()
 
     async def _one(self, sender: Sender, batch: Batch) -> npt.NDArray[np.int64] | None:
-        """Send one batch (or requeue its parts); the pieces it completed, if any."""
-        parts = self._fit(batch)
-        if len(parts) > 1:
-            for part in parts:
-                self.queue.put_nowait(part)
-            return None
+        """Send one batch (cut to the limits, its other parts queued); the pieces it completed, if any."""
+        parts = self._fit(batch, await sender.limiter.request_tokens())
+        for part in parts[1:]:
+            self.queue.put_nowait(part)
+        batch = parts[0]
         over = self._over_server_window(batch)
         if len(over):
             batch = self._batch(np.setdiff1d(batch.pieces, over))

@@ -156,6 +156,7 @@ class Sender:
             await self.gate.wait()
             self.stats.requests += 1
             self.stats.tokens_sent += tokens
+            sent = time.monotonic()
             try:
                 response, body = await self._post(content)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
@@ -175,7 +176,7 @@ class Sender:
             else:
                 status = response.status_code
                 self.stats.status_counts[status] = self.stats.status_counts.get(status, 0) + 1
-                pause = self.limiter.observe(response.headers)
+                pause = self.limiter.observe(response.headers, age=time.monotonic() - sent)
                 if pause:
                     self.gate.hold(pause)
                 if status == 200:
@@ -199,6 +200,7 @@ class Sender:
                     wait = server_wait(response.headers, getattr(failure, "message", ""))
                     if status == 429:
                         self.stats.rate_limited += 1
+                        self.limiter.refused()
                         if wait is not None and wait > cfg.max_retry_wait:
                             when = time.localtime(time.time() + wait)
                             today = time.localtime().tm_yday == when.tm_yday

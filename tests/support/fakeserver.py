@@ -35,6 +35,7 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -52,6 +53,7 @@ __all__ = [
     "TOKENIZER",
     "FakeServer",
     "Fault",
+    "RateLimit",
     "RecordedRequest",
     "encoding",
     "vector_for_text",
@@ -173,6 +175,94 @@ def _b64_json(vec: np.ndarray) -> bytes:
     return b'"' + pybase64.b64encode(vec.astype("<f4", copy=False).tobytes()) + b'"'
 
 
+# ---------------------------------------------------------------------- rate limits
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Limits enforced like a provider's: request and token buckets that refill continuously.
+
+    Each bucket holds ``window_s`` seconds of its per-minute rate (Azure OpenAI evaluates
+    over 1 or 10 s windows, OpenAI per minute) and starts full. A request is admitted when
+    both hold its amount (its estimated tokens, counted on arrival), and takes it; one larger
+    than a bucket is admitted only from a full bucket and leaves it in debt. Otherwise it is
+    answered 429 (``rate_limit_exceeded``, with ``retry-after`` / ``retry-after-ms`` and the
+    "Please try again in" message) and, unless ``charge_refused``, takes nothing. Every
+    response carries OpenAI's ``x-ratelimit-limit-*`` (per minute), ``-remaining-*`` (what the
+    bucket holds now) and ``-reset-*`` (until it is full: ``20ms``, ``1.5s``, ``6m0s``).
+    """
+
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    window_s: float = 60.0
+    charge_refused: bool = False
+
+
+class _Bucket:
+    """One server-side bucket: ``per_minute`` a minute, holding ``window_s`` seconds of it."""
+
+    def __init__(self, per_minute: int, window_s: float) -> None:
+        self.per_minute = per_minute
+        self.rate = per_minute / 60.0
+        self.capacity = self.rate * window_s
+        self.level = self.capacity
+        self.stamp = time.monotonic()
+
+    def refill(self, now: float) -> None:
+        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def short(self, amount: float) -> float:
+        """Seconds until ``amount`` could be admitted (0: now)."""
+        return max(0.0, (min(amount, self.capacity) - self.level) / self.rate)
+
+    def headers(self, kind: str) -> list[tuple[str, str]]:
+        return [
+            (f"x-ratelimit-limit-{kind}", str(self.per_minute)),
+            (f"x-ratelimit-remaining-{kind}", str(max(0, int(self.level)))),
+            (f"x-ratelimit-reset-{kind}", duration((self.capacity - self.level) / self.rate)),
+        ]
+
+
+class _Limiter:
+    """The server's buckets for one :class:`RateLimit` (thread-safe)."""
+
+    def __init__(self, limit: RateLimit) -> None:
+        self.limit = limit
+        self.buckets: dict[str, _Bucket] = {}
+        if limit.requests_per_minute:
+            self.buckets["requests"] = _Bucket(limit.requests_per_minute, limit.window_s)
+        if limit.tokens_per_minute:
+            self.buckets["tokens"] = _Bucket(limit.tokens_per_minute, limit.window_s)
+        self.lock = threading.Lock()
+
+    def admit(self, tokens: int) -> tuple[float, str, list[tuple[str, str]]]:
+        """Take one request and ``tokens``: 0 if admitted, else the seconds to wait and the
+        bucket that refused; with the headers to answer with."""
+        amounts = {"requests": 1, "tokens": tokens}
+        with self.lock:
+            now = time.monotonic()
+            wait, refused = 0.0, ""
+            for kind, bucket in self.buckets.items():
+                bucket.refill(now)
+                if (w := bucket.short(amounts[kind])) > wait:
+                    wait, refused = w, kind
+            if wait == 0.0 or self.limit.charge_refused:
+                for kind, bucket in self.buckets.items():
+                    bucket.level -= amounts[kind]
+            headers = [h for kind, bucket in self.buckets.items() for h in bucket.headers(kind)]
+        return wait, refused, headers
+
+
+def duration(seconds: float) -> str:
+    """A duration as OpenAI's ``x-ratelimit-reset-*`` headers write it: ``20ms``, ``1.5s``, ``6m0s``."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    minutes, rest = divmod(seconds, 60)
+    text = f"{rest:.3f}".rstrip("0").rstrip(".") + "s"
+    return f"{int(minutes)}m{text}" if minutes else text
+
+
 # ------------------------------------------------------------------------ records
 
 
@@ -275,6 +365,7 @@ class FakeServer:
         models: Sequence[str] | None = None,
         cache_size: int = 10_000,
         port: int = 0,
+        rate_limit: RateLimit | None = None,
         dialect: str | None = None,
         context: int | None = None,
         special_tokens: int = 2,
@@ -309,6 +400,7 @@ class FakeServer:
         self.tokenize_requests = 0
         self.requests: list[RecordedRequest] = []
         self.peak_concurrency = 0  # most embeddings requests in flight at once
+        self._limiter = _Limiter(rate_limit) if rate_limit is not None else None
 
         self._port = port
         self._lock = threading.Lock()
@@ -372,6 +464,16 @@ class FakeServer:
     def url(self) -> str:
         """Base URL, e.g. http://127.0.0.1:PORT/v1 (what openai.OpenAI(base_url=) wants)."""
         return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The limits enforced (``None``: none, and no ``x-ratelimit-*`` headers)."""
+        return self._limiter.limit if self._limiter is not None else None
+
+    @rate_limit.setter
+    def rate_limit(self, limit: RateLimit | None) -> None:
+        """Enforce ``limit`` from now on, with full buckets."""
+        self._limiter = _Limiter(limit) if limit is not None else None
 
     # ------------------------------------------------------------ faults/records
 
@@ -944,23 +1046,19 @@ class _Handler(BaseHTTPRequestHandler):
         rec.user = plan.user
         rec.fault = fault.kind if fault is not None else None
 
-        if fake.latency_s > 0:
-            fake._stopping.wait(fake.latency_s)
-
-        used = fake._seq
         limit_headers = [
             ("x-request-id", f"req_{seq:012d}"),
             ("openai-processing-ms", str(int(fake.latency_s * 1000))),
-            ("x-ratelimit-limit-requests", "10000"),
-            ("x-ratelimit-remaining-requests", str(9999 - used % 10000)),
-            ("x-ratelimit-limit-tokens", "10000000"),
-            (
-                "x-ratelimit-remaining-tokens",
-                str(max(0, 10_000_000 - rec.total_tokens)),
-            ),
-            ("x-ratelimit-reset-requests", "6ms"),
-            ("x-ratelimit-reset-tokens", "0s"),
         ]
+        if fake._limiter is not None:
+            wait, refused, rate_headers = fake._limiter.admit(rec.total_tokens)
+            limit_headers += rate_headers
+            if wait > 0:
+                self._rate_limited(fake._limiter, wait, refused, rec, plan, limit_headers)
+                return
+
+        if fake.latency_s > 0:
+            fake._stopping.wait(fake.latency_s)
 
         if fault is not None and fault.kind in CONNECTION_FAULTS:
             if fault.kind == "hang":
@@ -994,6 +1092,33 @@ class _Handler(BaseHTTPRequestHandler):
             limit_headers.append(("openai-model", plan.model))
         rec.status = 200
         self._send(200, body, headers=limit_headers)
+
+    def _rate_limited(
+        self,
+        limiter: _Limiter,
+        wait: float,
+        kind: str,
+        rec: RecordedRequest,
+        plan: _Plan,
+        headers: list[tuple[str, str]],
+    ) -> None:
+        """OpenAI's 429 for a request its buckets cannot take now."""
+        bucket = limiter.buckets[kind]
+        asked = 1 if kind == "requests" else rec.total_tokens
+        label = "requests per min (RPM)" if kind == "requests" else "tokens per min (TPM)"
+        message = (
+            f"Rate limit reached for {plan.model or DEFAULT_MODEL} in organization org-fake on {label}:"
+            f" Limit {bucket.per_minute}, Used {bucket.per_minute - max(0, int(bucket.level))},"
+            f" Requested {asked}. Please try again in {duration(wait)}. Visit"
+            " https://platform.openai.com/account/rate-limits to learn more."
+        )
+        rec.status = 429
+        body = {"error": {"message": message, "type": kind, "param": None, "code": "rate_limit_exceeded"}}
+        retry = [
+            ("retry-after", str(max(1, int(wait + 0.999)))),
+            ("retry-after-ms", str(int(wait * 1000) + 1)),
+        ]
+        self._send_json(429, body, headers + retry)
 
     def _send_fault(
         self,
@@ -1069,6 +1194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fault-kinds", default="429,500,drop")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-size", type=int, default=10_000, help="inputs whose vectors are kept")
+    parser.add_argument("--rpm", type=int, default=None, help="requests per minute enforced")
+    parser.add_argument("--tpm", type=int, default=None, help="tokens per minute enforced")
+    parser.add_argument("--window-s", type=float, default=60.0, help="seconds of the rate a bucket holds")
     args = parser.parse_args(argv)
 
     server = FakeServer(
@@ -1084,6 +1212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shuffle=args.shuffle,
         cache_size=args.cache_size,
         port=args.port,
+        rate_limit=RateLimit(args.rpm, args.tpm, args.window_s) if args.rpm or args.tpm else None,
     )
     if args.fault_rate > 0:
         kinds = [k for k in args.fault_kinds.split(",") if k]
