@@ -53,6 +53,9 @@ class _Job:
         self.coro = coro
         self.context = contextvars.copy_context()
         self.started = threading.Event()
+        self.done = threading.Event()
+        """Set when the job's loop is closed (never ``Thread.join``: an exception that breaks
+        a join can leave the thread marked as ended while it still runs, bpo-45274)."""
         self.loop: asyncio.AbstractEventLoop | None = None
         self.task: asyncio.Task[Any] | None = None
         self.value: Any = None
@@ -72,6 +75,7 @@ class _Job:
             self.error = exc
         finally:
             self.started.set()
+            self.done.set()
 
     def cancel(self) -> None:
         """Cancel the job's task from the caller's thread (a no-op once it has ended)."""
@@ -94,8 +98,7 @@ def _run_in_thread(job: _Job) -> Any:
     thread = threading.Thread(target=job.run, name="embedframe-sync", daemon=True)
     thread.start()
     try:
-        while thread.is_alive():
-            thread.join(_POLL_S)
+        while not job.done.wait(_POLL_S):
             if caller is not None and caller.cancelling() > cancels:
                 # asyncio.run's Ctrl-C handler cancels the caller's task, which cannot see it
                 # while it waits here: stop the job and end the caller as cancelled.
@@ -103,7 +106,7 @@ def _run_in_thread(job: _Job) -> Any:
     except BaseException:
         job.cancel()
         try:
-            thread.join()
+            job.done.wait()
         except BaseException:
             job.cancel()  # cut the requests on the wire short too; nothing new is sent either way
             raise

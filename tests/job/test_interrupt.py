@@ -79,7 +79,7 @@ def _settled_count(server: HookedServer, wait_s: float = 3 * LATENCY_S + 0.5) ->
 
 def _rerun_pays_nothing_twice(server: HookedServer) -> None:
     """A rerun with the same cache completes, and sends no input the server already answered."""
-    out = embedframe.embed(_texts(), **_options(server))
+    out = embedframe.embed(_texts(), **{**_options(server), "concurrency": 16})
     assert out.notna().all() and len(out) == ROWS
     assert resent_after_success(server) == []
     assert sum(len(r.inputs) for r in server.requests if r.status == 200) == ROWS
@@ -251,7 +251,7 @@ def test_interrupting_a_jupyter_kernel_stops_the_job(
         assert at_return == later, f"{later - at_return} requests were sent after the interrupt"
         assert at_return < REQUESTS
 
-        again = run('out = df.embed("text", **options); print(out["text_embedding"].notna().sum())')
+        again = run('out = df.embed("text", **{**options, "concurrency": 16})')
         assert again["status"] == "ok", again
         assert resent_after_success(slow_server) == []
         assert sum(len(r.inputs) for r in slow_server.requests if r.status == 200) == ROWS
