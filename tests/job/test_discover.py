@@ -340,3 +340,34 @@ def test_a_window_over_the_tables_is_warned_about(caplog: pytest.LogCaptureFixtu
         assert backend.config.input_limit == 500
     warned = [r.getMessage() for r in caplog.records if "max_input_tokens=500 is over" in r.getMessage()]
     assert len(warned) == 1 and "leave max_input_tokens unset for 254" in warned[0]
+
+
+def test_the_fake_speaks_tei_and_vllm_and_truncates_like_them() -> None:
+    """The fake's TEI /tokenize gives UTF-8 byte offsets and special tokens on request, vLLM's gives
+    ids and max_model_len, and truncate=True embeds an over-long input by its first tokens."""
+    import httpx
+
+    text = "café 🙂 über"
+    with FakeServer(dim=DIM, dialect="tei", context=8, truncate=True, models=["m"]) as server:
+        root = server.url.removesuffix("/v1")
+        info = httpx.get(f"{root}/info").json()
+        assert info["max_input_length"] == 8 and info["model_id"] == "m"
+        plain = httpx.post(f"{root}/tokenize", json={"inputs": text, "add_special_tokens": False}).json()[0]
+        raw = text.encode("utf-8")
+        assert b"".join(raw[t["start"] : t["stop"]] for t in plain) == raw
+        with_special = httpx.post(f"{root}/tokenize", json={"inputs": [text]}).json()[0]
+        assert len(with_special) == len(plain) + 2
+        long = " ".join(["gamma"] * 20)
+        body = {"model": "m", "input": [long], "encoding_format": "float"}
+        answer = httpx.post(f"{server.url}/embeddings", json=body).json()
+        expected = vector_for_tokens(tokens(long)[:6], DIM)
+        np.testing.assert_allclose(answer["data"][0]["embedding"], expected, atol=1e-6)
+        assert answer["usage"]["prompt_tokens"] == 6
+    with FakeServer(dim=DIM, dialect="vllm", context=100, models=["m"]) as server:
+        root = server.url.removesuffix("/v1")
+        models = httpx.get(f"{server.url}/models").json()["data"]
+        assert models[0]["max_model_len"] == 100
+        found = httpx.post(
+            f"{root}/tokenize", json={"model": "m", "prompt": text, "add_special_tokens": False}
+        ).json()
+        assert found["tokens"] == tokens(text) and found["count"] == len(tokens(text))
