@@ -3,7 +3,11 @@
     python benchmarks/bench_cache.py [--rows 100000] [--dim 1536] [--batch 2048] [--index-keys 1000000]
 
 * put: ``--rows`` x ``--dim`` float32 vectors committed in puts of ``--batch`` rows (one
-  shard each, fsynced: how the engine commits one response at a time);
+  shard each, fsynced: a response at a time, when the disk keeps up);
+* put_many: the same vectors, ``--group`` batches per shard (one file and one fsync for the
+  group: what the job's cache writer does when answers wait for the disk); CPU seconds of
+  the writing thread are shown too (the writer runs beside the event loop, so its CPU, not
+  its wall time, is what it takes from a job);
 * get cold: a new ``VectorCache`` on the directory looks every key up in random order (the
   index is built first, from the ``key`` columns; the files are in the OS page cache);
 * get warm: the same lookup again on that instance;
@@ -30,9 +34,10 @@ import numpy as np
 from embedframe.cache import VectorCache
 
 
-def report(what: str, seconds: float, rows: int, dim: int) -> None:
+def report(what: str, seconds: float, rows: int, dim: int, cpu: float | None = None) -> None:
     mb = rows * dim * 4 / 1e6
-    print(f"{what:<34} {seconds:7.3f} s  {rows / seconds:>12,.0f} rows/s  {mb / seconds:>8,.0f} MB/s")
+    line = f"{what:<34} {seconds:7.3f} s  {rows / seconds:>12,.0f} rows/s  {mb / seconds:>8,.0f} MB/s"
+    print(line + (f"  ({cpu:.3f} s CPU)" if cpu is not None else ""))
 
 
 def main() -> None:
@@ -42,6 +47,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--dim", type=int, default=1536)
     parser.add_argument("--batch", type=int, default=2048)
+    parser.add_argument("--group", type=int, default=8, help="batches per shard for put_many")
     parser.add_argument("--index-keys", type=int, default=1_000_000)
     parser.add_argument("--dir", default=None, help="parent of the temporary cache directory")
     args = parser.parse_args()
@@ -65,12 +71,30 @@ def main() -> None:
         print(f"{'keys (SHA-256)':<34} {elapsed:7.3f} s  {rows / elapsed:>12,.0f} keys/s")
         vectors = np.random.default_rng(0).standard_normal((rows, dim), dtype=np.float32)
 
+        grouped = VectorCache(root / "grouped")
+        started, cpu = time.perf_counter(), time.thread_time()
+        step = batch * args.group
+        for lo in range(0, rows, step):
+            parts = [
+                (keys[a : a + batch], vectors[a : a + batch]) for a in range(lo, min(rows, lo + step), batch)
+            ]
+            grouped.put_many(parts, finite_checked=True)
+        shards = grouped.shard_count()
+        report(
+            f"put_many ({shards} shards, 1 fsync each)",
+            time.perf_counter() - started,
+            rows,
+            dim,
+            time.thread_time() - cpu,
+        )
+        shutil.rmtree(root / "grouped")
+
         directory = root / "vectors"
         cache = VectorCache(directory)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         for lo in range(0, rows, batch):
             cache.put(keys[lo : lo + batch], vectors[lo : lo + batch])
-        report("put (fsync per put)", time.perf_counter() - started, rows, dim)
+        report("put (fsync per put)", time.perf_counter() - started, rows, dim, time.thread_time() - cpu)
 
         order = np.random.default_rng(1).permutation(rows)
         asked = [keys[i] for i in order.tolist()]

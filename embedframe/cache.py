@@ -1,7 +1,8 @@
 """A persistent, content-addressed store of embedding vectors, safe to share between processes.
 
-Embedding work that was paid for is kept: a job looks its texts up before sending and commits
-each response's vectors as soon as they arrive.
+Embedding work that was paid for is kept: a job looks its texts up before sending and hands
+each response's vectors, as they arrive, to a writer thread that commits them while sending
+goes on (``embedframe._storage.cachewriter``: grouped into one shard per write, bounded).
 
 Layout: a directory of immutable Parquet shards named ``shard-<uuid>-<pid>.parquet``, each
 with two non-null columns, ``key`` (``fixed_size_binary(32)``: SHA-256 of the namespace and
@@ -71,6 +72,7 @@ _META_KEY = b"embedframe.cache"
 _GROUP_BYTES = 1 << 20
 """Target size of a row group: a lookup reads whole row groups of the shards it touches."""
 _READ_TRIES = 4
+_HASH_CHUNK = 4096
 _THREADS = min(8, os.cpu_count() or 1)
 Keys = Sequence[bytes] | npt.NDArray[np.uint64]
 """Keys: 32-byte values, or the ``(n, 4)`` uint64 array :meth:`VectorCache.key_array` gives."""
@@ -207,6 +209,7 @@ class VectorCache:
         """
         ns = namespace.encode("utf-8", "surrogatepass")
         copy = hashlib.sha256(len(ns).to_bytes(8, "big") + ns).copy
+        chunks: list[bytes] = []
         digests: list[bytes] = []
         append = digests.append
         for text in texts:
@@ -215,7 +218,11 @@ class VectorCache:
             h.update(len(data).to_bytes(8, "big"))
             h.update(data)
             append(h.digest())
-        return np.frombuffer(b"".join(digests), dtype=np.uint64).reshape(-1, 4)
+            if len(digests) == _HASH_CHUNK:  # joined as we go: no Python object per key is kept
+                chunks.append(b"".join(digests))
+                digests.clear()
+        chunks.append(b"".join(digests))
+        return np.frombuffer(b"".join(chunks), dtype=np.uint64).reshape(-1, 4)
 
     # reading
 
@@ -300,16 +307,20 @@ class VectorCache:
         """Store ``vectors[i]`` under ``keys[i]``, durably and atomically (one new shard)."""
         self.put_many([(keys, vectors)])
 
-    def put_many(self, parts: Iterable[tuple[Keys, npt.NDArray[np.float32]]]) -> None:
+    def put_many(
+        self, parts: Iterable[tuple[Keys, npt.NDArray[np.float32]]], *, finite_checked: bool = False
+    ) -> None:
         """Store several ``(keys, vectors)`` parts as one shard: one file, one fsync, all or nothing.
 
         Parts of different vector sizes go to one shard per size. The vectors are written
         from where they are (a view of a larger matrix is not copied first).
+        ``finite_checked=True`` skips the NaN/infinity check, for vectors the caller has
+        checked already (a job's decoded answers).
         """
         by_dim: dict[int, list[tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]]] = {}
         for keys, vectors in parts:
             words = _key_words(keys)
-            _check_vectors(vectors, len(words))
+            _check_vectors(vectors, len(words), finite=not finite_checked)
             if len(words):
                 by_dim.setdefault(vectors.shape[1], []).append((words, vectors))
         for dim, checked in by_dim.items():
@@ -653,8 +664,8 @@ def _key_words(keys: Keys) -> npt.NDArray[np.uint64]:
     return np.frombuffer(joined, dtype=np.uint64).reshape(-1, 4)
 
 
-def _check_vectors(vectors: Any, rows: int) -> None:
-    """Raise unless ``vectors`` is a finite ``(rows, d)`` float32 matrix."""
+def _check_vectors(vectors: Any, rows: int, *, finite: bool = True) -> None:
+    """Raise unless ``vectors`` is a ``(rows, d)`` float32 matrix (and finite, if ``finite``)."""
     if not isinstance(vectors, np.ndarray) or vectors.dtype != np.float32:
         raise TypeError(
             f"vectors must be a float32 numpy array, got {getattr(vectors, 'dtype', type(vectors))}"
@@ -663,7 +674,7 @@ def _check_vectors(vectors: Any, rows: int) -> None:
         raise ValueError(f"vectors must have shape ({rows}, d) with d >= 1, got {vectors.shape}")
     # One summing pass: a finite sum proves every value finite (NaN and infinity propagate);
     # only a sum that is not finite (or overflowed) needs the element-wise check.
-    if rows and not np.isfinite(vectors.sum()) and not np.isfinite(vectors).all():
+    if finite and rows and not np.isfinite(vectors.sum()) and not np.isfinite(vectors).all():
         raise ValueError("vectors must be finite; refusing to cache NaN or infinity")
 
 

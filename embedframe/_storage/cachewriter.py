@@ -177,7 +177,8 @@ class CacheWriter:
                     return
                 taken = self._take()
             try:
-                self.cache.put_many([(self.keys[ids], vectors) for ids, vectors in taken])
+                parts = [(self.keys[ids], vectors) for ids, vectors in taken]
+                self.cache.put_many(parts, finite_checked=True)  # decoding refused NaN and infinity
             except BaseException as exc:  # reported to the job as a warning
                 with self._cond:
                     self._error = exc

@@ -33,12 +33,14 @@ class GatedCache(VectorCache):
         self.entered = threading.Event()
         self.writes: list[int] = []
 
-    def put_many(self, parts: Iterable[tuple[Keys, npt.NDArray[np.float32]]]) -> None:
+    def put_many(
+        self, parts: Iterable[tuple[Keys, npt.NDArray[np.float32]]], *, finite_checked: bool = False
+    ) -> None:
         parts = list(parts)
         self.entered.set()
         assert self.gate.wait(30), "the test never opened the gate"
         self.writes.append(sum(len(v) for _, v in parts))
-        super().put_many(parts)
+        super().put_many(parts, finite_checked=finite_checked)
 
 
 def job(n: int, dim: int = 8) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
