@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, Unpack
 
 import pandas as pd
 
 from . import api
 from .batch import BatchJob, BatchOptions, aembed_column_batch, embed_column_batch, submit
-from .config import EmbedConfig
+from .config import EmbedConfig, EmbedOptions, takes_options
 from .estimate import Estimate, estimate
 from .parquet import write_parquet
 from .search import search
@@ -25,6 +25,7 @@ class DataFrameEmbedAccessor:
     def __init__(self, frame: pd.DataFrame) -> None:
         self._frame = frame
 
+    @takes_options
     def column(
         self,
         column: Hashable,
@@ -33,7 +34,7 @@ class DataFrameEmbedAccessor:
         details: bool = False,
         batch: bool | BatchOptions = False,
         config: EmbedConfig | None = None,
-        **options: Any,
+        **options: Unpack[EmbedOptions],
     ) -> pd.DataFrame:
         """A new frame with ``column``'s vectors in ``output`` (default ``<column>_embedding``).
 
@@ -53,6 +54,7 @@ class DataFrameEmbedAccessor:
             )
         return api.embed_column(self._frame, column, output=output, details=details, config=config, **options)
 
+    @takes_options
     def submit(
         self,
         column: Hashable,
@@ -61,7 +63,7 @@ class DataFrameEmbedAccessor:
         details: bool = False,
         batch: BatchOptions | None = None,
         config: EmbedConfig | None = None,
-        **options: Any,
+        **options: Unpack[EmbedOptions],
     ) -> BatchJob:
         """Submit ``column`` to the Batch API and return at once: a :class:`~embedframe.BatchJob`
         with an ``id`` to come back with (see :func:`embedframe.submit`)."""
@@ -72,6 +74,7 @@ class DataFrameEmbedAccessor:
     __call__ = column
     """``accessor(column, ...)`` is :meth:`column`."""
 
+    @takes_options
     async def acolumn(
         self,
         column: Hashable,
@@ -80,7 +83,7 @@ class DataFrameEmbedAccessor:
         details: bool = False,
         batch: bool | BatchOptions = False,
         config: EmbedConfig | None = None,
-        **options: Any,
+        **options: Unpack[EmbedOptions],
     ) -> pd.DataFrame:
         """Async :meth:`column`."""
         if batch is not False:
@@ -97,7 +100,10 @@ class DataFrameEmbedAccessor:
             self._frame, column, output=output, details=details, config=config, **options
         )
 
-    def chunks(self, column: Hashable, *, config: EmbedConfig | None = None, **options: Any) -> pd.DataFrame:
+    @takes_options
+    def chunks(
+        self, column: Hashable, *, config: EmbedConfig | None = None, **options: Unpack[EmbedOptions]
+    ) -> pd.DataFrame:
         """One row per chunk of ``column``'s texts, each with its vector (see :func:`embedframe.embed_chunks`)."""
         return api.embed_chunks(api.get_column(self._frame, column), config=config, **options)
 
@@ -108,6 +114,7 @@ class DataFrameEmbedAccessor:
         and their provenance in the footer (see :func:`embedframe.write_parquet`)."""
         write_parquet(self._frame, path, text_hash_column=text_hash_column, **kwargs)
 
+    @takes_options
     def search(
         self,
         query: str,
@@ -115,12 +122,15 @@ class DataFrameEmbedAccessor:
         k: int = 5,
         column: Hashable | None = None,
         config: EmbedConfig | None = None,
-        **options: Any,
+        **options: Unpack[EmbedOptions],
     ) -> pd.DataFrame:
         """The ``k`` rows most similar to ``query`` (cosine), best first, with a ``score`` column."""
         return search(self._frame, query, k=k, column=column, config=config, **options)
 
-    def estimate(self, column: Hashable, *, config: EmbedConfig | None = None, **options: Any) -> Estimate:
+    @takes_options
+    def estimate(
+        self, column: Hashable, *, config: EmbedConfig | None = None, **options: Unpack[EmbedOptions]
+    ) -> Estimate:
         """Exact tokens, requests and list-price cost of embedding ``column``; sends nothing."""
         return estimate(api.get_column(self._frame, column), config=config, column=column, **options)
 
@@ -140,13 +150,15 @@ class SeriesEmbedAccessor:
     def __init__(self, series: pd.Series) -> None:
         self._series = series
 
-    def __call__(self, *, config: EmbedConfig | None = None, **options: Any) -> pd.Series:
+    def __call__(self, *, config: EmbedConfig | None = None, **options: Unpack[EmbedOptions]) -> pd.Series:
         return api.embed(self._series, config=config, **options)
 
-    async def acall(self, *, config: EmbedConfig | None = None, **options: Any) -> pd.Series:
+    @takes_options
+    async def acall(self, *, config: EmbedConfig | None = None, **options: Unpack[EmbedOptions]) -> pd.Series:
         """Async form of calling the accessor."""
         return await api.aembed(self._series, config=config, **options)
 
-    def chunks(self, *, config: EmbedConfig | None = None, **options: Any) -> pd.DataFrame:
+    @takes_options
+    def chunks(self, *, config: EmbedConfig | None = None, **options: Unpack[EmbedOptions]) -> pd.DataFrame:
         """One row per chunk, each with its vector."""
         return api.embed_chunks(self._series, config=config, **options)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +13,7 @@ from ._core.plan import EMPTY, NULL, Plan
 from ._job.engine import JobResult, JobStats, run_job
 from ._job.sync import run_sync
 from ._warn import warn
-from .config import EmbedConfig, resolve_config
+from .config import EmbedConfig, EmbedOptions, resolve_config, takes_options
 from .errors import InputError
 from .parquet import provenance_for
 from .vectors import from_numpy, output_name
@@ -66,7 +66,7 @@ def get_column(df: pd.DataFrame, column: Hashable) -> pd.Series:
 async def _run(
     texts: Texts,
     config: EmbedConfig | None,
-    options: dict[str, Any],
+    options: EmbedOptions,
     *,
     exact: bool = False,
     details: bool = False,
@@ -85,7 +85,10 @@ async def _run(
     return result, index, name
 
 
-async def aembed(texts: Texts, *, config: EmbedConfig | None = None, **options: Any) -> pd.Series:
+@takes_options
+async def aembed(
+    texts: Texts, *, config: EmbedConfig | None = None, **options: Unpack[EmbedOptions]
+) -> pd.Series:
     """Embed ``texts`` (a Series or a sequence); one vector per item, nulls where there was no text.
 
     The result keeps a Series' index and is named ``<name>_embedding``; its dtype is
@@ -102,11 +105,13 @@ async def aembed(texts: Texts, *, config: EmbedConfig | None = None, **options: 
     return out
 
 
-def embed(texts: Texts, *, config: EmbedConfig | None = None, **options: Any) -> pd.Series:
+@takes_options
+def embed(texts: Texts, *, config: EmbedConfig | None = None, **options: Unpack[EmbedOptions]) -> pd.Series:
     """Sync :func:`aembed`; also works inside Jupyter."""
     return run_sync(aembed(texts, config=config, **options))
 
 
+@takes_options
 async def aembed_column(
     df: pd.DataFrame,
     column: Hashable,
@@ -114,7 +119,7 @@ async def aembed_column(
     output: Hashable | None = None,
     details: bool = False,
     config: EmbedConfig | None = None,
-    **options: Any,
+    **options: Unpack[EmbedOptions],
 ) -> pd.DataFrame:
     """A new frame: ``df`` plus the vector column ``output`` (default ``<column>_embedding``).
 
@@ -172,6 +177,7 @@ def row_details(plan: Plan) -> dict[str, Any]:
     }
 
 
+@takes_options
 def embed_column(
     df: pd.DataFrame,
     column: Hashable,
@@ -179,13 +185,16 @@ def embed_column(
     output: Hashable | None = None,
     details: bool = False,
     config: EmbedConfig | None = None,
-    **options: Any,
+    **options: Unpack[EmbedOptions],
 ) -> pd.DataFrame:
     """Sync :func:`aembed_column`; also works inside Jupyter."""
     return run_sync(aembed_column(df, column, output=output, details=details, config=config, **options))
 
 
-async def aembed_chunks(texts: Texts, *, config: EmbedConfig | None = None, **options: Any) -> pd.DataFrame:
+@takes_options
+async def aembed_chunks(
+    texts: Texts, *, config: EmbedConfig | None = None, **options: Unpack[EmbedOptions]
+) -> pd.DataFrame:
     """One row per chunk of each text: ``row`` (source label), ``chunk``, ``token_start``,
     ``token_end``, ``text`` and ``embedding``.
 
@@ -216,7 +225,10 @@ async def aembed_chunks(texts: Texts, *, config: EmbedConfig | None = None, **op
     return frame
 
 
-def embed_chunks(texts: Texts, *, config: EmbedConfig | None = None, **options: Any) -> pd.DataFrame:
+@takes_options
+def embed_chunks(
+    texts: Texts, *, config: EmbedConfig | None = None, **options: Unpack[EmbedOptions]
+) -> pd.DataFrame:
     """Sync :func:`aembed_chunks`; also works inside Jupyter."""
     return run_sync(aembed_chunks(texts, config=config, **options))
 

@@ -61,10 +61,10 @@ import pyarrow.parquet as pq
 
 from ._storage.cachestore import ShardStore, Source, open_store
 from ._warn import warn
+from .config import CACHE_DIR_ENV, default_cache_dir
 
 __all__ = ["CACHE_DIR_ENV", "CacheWarning", "VectorCache", "default_cache_dir"]
 
-CACHE_DIR_ENV = "EMBEDFRAME_CACHE_DIR"
 KEY_BYTES = 32
 
 _FORMAT = 1
@@ -92,16 +92,6 @@ class CacheWarning(RuntimeWarning):
 
 class _Damaged(Exception):
     """A shard that fails validation."""
-
-
-def default_cache_dir() -> pathlib.Path:
-    """The cache directory: ``$EMBEDFRAME_CACHE_DIR`` if set, else the user's cache dir + ``vectors``."""
-    override = os.environ.get(CACHE_DIR_ENV, "").strip()
-    if override:
-        return pathlib.Path(override).expanduser()
-    import platformdirs
-
-    return pathlib.Path(platformdirs.user_cache_dir("embedframe")) / "vectors"
 
 
 @dataclass(frozen=True)

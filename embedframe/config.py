@@ -7,14 +7,19 @@ call only (``cfg.replace(...)``).
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
+import functools
+import inspect
 import ipaddress
+import itertools
 import os
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self, TypedDict, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ._core.tokenizer import LazyTokenizer, Tokenizer
@@ -23,7 +28,7 @@ from ._warn import warn
 from .errors import ConfigError
 from .models import UNKNOWN_WINDOW, ModelInfo, model_info
 
-__all__ = ["EmbedConfig", "resolve_config"]
+__all__ = ["EmbedConfig", "EmbedOptions", "resolve_config", "takes_options"]
 
 LongTextPolicy = Literal["chunk", "truncate", "error"]
 EmptyPolicy = Literal["null", "error"]
@@ -39,32 +44,46 @@ _ENV = {
 }
 
 
+CACHE_DIR_ENV = "EMBEDFRAME_CACHE_DIR"
+"""Where the vector cache lives when ``cache=True`` (default: the user's cache directory)."""
+SERVE_API_KEY_ENV = "EMBEDFRAME_SERVE_API_KEY"
+"""The key ``embedframe serve`` requires when ``--api-key`` is not given."""
+
+
+def environment(var: str) -> str | None:
+    """The value of ``var``, stripped, or ``None`` when unset or blank: the one place
+    embedframe reads its settings from the environment."""
+    value = os.environ.get(var, "").strip()
+    return value or None
+
+
 def _from_environment() -> dict[str, str]:
-    """The settings the openai SDK reads from the environment; the only place we read it."""
-    found = {}
-    for name, var in _ENV.items():
-        value = os.environ.get(var, "").strip()
-        if value:
-            found[name] = value
-    return found
+    """The settings the openai SDK reads from the environment."""
+    return {name: value for name, var in _ENV.items() if (value := environment(var)) is not None}
+
+
+def default_cache_dir() -> Path:
+    """The cache directory: ``$EMBEDFRAME_CACHE_DIR`` if set, else the user's cache dir + ``vectors``."""
+    override = environment(CACHE_DIR_ENV)
+    if override is not None:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("embedframe")) / "vectors"
 
 
 def hf_hub_cache() -> Path:
     """The Hugging Face hub cache folder, as ``huggingface_hub`` finds it: ``$HF_HUB_CACHE``,
     else ``$HF_HOME/hub``, else ``$XDG_CACHE_HOME/huggingface/hub``, else
     ``~/.cache/huggingface/hub``."""
-    explicit = _env("HF_HUB_CACHE") or _env("HUGGINGFACE_HUB_CACHE")
+    explicit = environment("HF_HUB_CACHE") or environment("HUGGINGFACE_HUB_CACHE")
     if explicit:
         return Path(explicit).expanduser()
-    home = _env("HF_HOME")
+    home = environment("HF_HOME")
     if home:
         return Path(home).expanduser() / "hub"
-    xdg = _env("XDG_CACHE_HOME")
+    xdg = environment("XDG_CACHE_HOME")
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "huggingface" / "hub"
-
-
-def _env(var: str) -> str | None:
-    return os.environ.get(var, "").strip() or None
 
 
 def uses_environment_proxy(url: str) -> bool:
@@ -88,14 +107,21 @@ class EmbedConfig:
     """
 
     api_key: str | None = None
+    """The API key (sent as a bearer token, or Azure's ``api-key`` header); default
+    ``$OPENAI_API_KEY``. Never shown in messages, logs, reprs, caches or Parquet files."""
     base_url: str | None = None
     """Root of the API, e.g. ``https://api.openai.com/v1``; requests go to ``{base_url}/embeddings``."""
     model: str | None = None
     """Model name; default ``text-embedding-3-small`` on a server, the local model without one."""
     dimensions: int | None = None
+    """Shorter vectors, for models that support it (text-embedding-3-*, the local model);
+    default: the model's full size."""
     user: str | None = None
+    """An end-user id passed on to the server (OpenAI's ``user``)."""
     organization: str | None = None
+    """``OpenAI-Organization`` header; default ``$OPENAI_ORG_ID``."""
     project: str | None = None
+    """``OpenAI-Project`` header; default ``$OPENAI_PROJECT_ID``."""
     headers: Mapping[str, str] = field(default_factory=dict)
     """Extra HTTP headers sent with every request."""
     api_version: str | None = None
@@ -122,7 +148,10 @@ class EmbedConfig:
     """Empty or whitespace-only strings: a null vector (``null``) or an error (``error``)."""
 
     max_inputs_per_request: int = 2048
+    """Most inputs in one request (OpenAI allows 2048; a server that takes fewer is learned
+    from its refusal)."""
     max_tokens_per_request: int = 300_000
+    """Most tokens summed over one request (OpenAI allows 300,000)."""
     concurrency: int = 8
     """Requests in flight at once."""
     requests_per_minute: int | None = None
@@ -179,15 +208,35 @@ class EmbedConfig:
             parts.append(f"{f.name}={value!r}")
         return f"EmbedConfig({', '.join(parts)})"
 
+    def __new__(cls, **options: Any) -> Self:
+        # Record which options the caller gave, so a default can tell "not set" from "set to
+        # the default value" (the generated __init__ sees only the values).
+        self = super().__new__(cls)
+        object.__setattr__(self, "_set", frozenset(options))
+        return self
+
+    def is_set(self, name: str) -> bool:
+        """Whether the user gave option ``name`` (rather than leaving it at its default)."""
+        explicit: frozenset[str] = getattr(self, "_set", frozenset())
+        return name in explicit
+
     def replace(self, **changes: Any) -> EmbedConfig:
-        """A copy with ``changes`` applied and validated."""
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
-        if unknown:
-            raise ConfigError(
-                f"unknown option(s) {sorted(unknown)}; "
-                f"the options are {sorted(f.name for f in dataclasses.fields(self))}"
-            )
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes`` applied (and recorded as set by the user), validated."""
+        check_option_names(changes)
+        new = dataclasses.replace(self, **changes)
+        object.__setattr__(new, "_set", getattr(self, "_set", frozenset()) | frozenset(changes))
+        return new
+
+    def derive(self, **changes: Any) -> EmbedConfig:
+        """A copy with values embedframe worked out itself (the backend's model, URL and
+        window, a worker's share of the budget): validated, but not recorded as set by the
+        user, and without reading the environment or normalising the URL again."""
+        check_option_names(changes)
+        new = copy.copy(self)
+        for name, value in changes.items():
+            object.__setattr__(new, name, value)
+        new._validate()
+        return new
 
     @property
     def model_info(self) -> ModelInfo:
@@ -234,8 +283,6 @@ class EmbedConfig:
         if self.cache is False or self.cache_url is not None:
             return None
         if self.cache is True:
-            from .cache import default_cache_dir
-
             return default_cache_dir()
         if is_url(self.cache):
             return local_path(self.cache, what="cache").expanduser()
@@ -452,14 +499,102 @@ def _check_key_transport(base_url: str) -> None:
         )
 
 
+# help() and inspect show the options (the generated __init__'s), not __new__'s **options.
+_init = inspect.signature(EmbedConfig.__init__)
+EmbedConfig.__signature__ = _init.replace(parameters=list(_init.parameters.values())[1:])  # type: ignore[attr-defined]
+
+
+
+class EmbedOptions(TypedDict, total=False):
+    """The keyword options every public call takes (``**options``): :class:`EmbedConfig`'s
+    fields, for type checkers. EmbedConfig is where each is declared, defaulted, documented
+    and validated; a test keeps the two the same."""
+
+    api_key: str | None
+    base_url: str | None
+    model: str | None
+    dimensions: int | None
+    user: str | None
+    organization: str | None
+    project: str | None
+    headers: Mapping[str, str]
+    api_version: str | None
+    encoding: str | None
+    tokenizer: str | os.PathLike[str] | Tokenizer | None
+    max_input_tokens: int | None
+    long_text: LongTextPolicy
+    chunk_tokens: int | None
+    chunk_overlap: int
+    empty: EmptyPolicy
+    max_inputs_per_request: int
+    max_tokens_per_request: int
+    concurrency: int
+    requests_per_minute: int | None
+    tokens_per_minute: int | None
+    timeout: float
+    max_retries: int
+    wait_initial: float
+    wait_max: float
+    max_retry_wait: float
+    progress: bool | None
+    cache: bool | str | os.PathLike[str]
+    cache_storage_options: Mapping[str, Any] | None
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+@functools.cache
+def options_help() -> str:
+    """Every option with its type, default and meaning (from EmbedConfig's field docstrings),
+    as a docstring section."""
+    docs = _field_docs()
+    lines = ["", "Options (keyword-only; the same as :class:`EmbedConfig`'s fields):", ""]
+    for f in dataclasses.fields(EmbedConfig):
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        lines.append(f"- ``{f.name}`` ({f.type}, default ``{default!r}``): {docs.get(f.name, '')}")
+    return "\n".join(lines)
+
+
+def _field_docs() -> dict[str, str]:
+    """The docstring under each field of EmbedConfig, read from this module's source."""
+    import ast
+
+    tree = ast.parse(inspect.getsource(EmbedConfig))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, after in itertools.pairwise(body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+        ):
+            docs[node.target.id] = " ".join(str(after.value.value).split())
+    return docs
+
+
+def takes_options(fn: _F) -> _F:
+    """Append the options' documentation to ``fn``'s docstring, so ``help()`` and the API
+    reference list every option with its meaning."""
+    with contextlib.suppress(OSError, TypeError):  # no source to read the field docs from (frozen app)
+        fn.__doc__ = inspect.cleandoc(fn.__doc__ or "") + "\n" + options_help()
+    return fn
+
+
+def check_option_names(options: Mapping[str, Any]) -> None:
+    """Refuse names that are not options, listing the ones there are."""
+    names = {f.name for f in dataclasses.fields(EmbedConfig)}
+    unknown = set(options) - names
+    if unknown:
+        raise ConfigError(f"unknown option(s) {sorted(unknown)}; the options are {sorted(names)}")
+
+
 def resolve_config(config: EmbedConfig | None, options: Mapping[str, Any]) -> EmbedConfig:
     """The config for one call: ``config`` (or a fresh one) with ``options`` applied."""
     if config is not None and not isinstance(config, EmbedConfig):
         raise ConfigError(f"config must be an EmbedConfig, got {type(config).__name__}")
     if config is None:
-        fields = {f.name for f in dataclasses.fields(EmbedConfig)}
-        unknown = set(options) - fields
-        if unknown:
-            raise ConfigError(f"unknown option(s) {sorted(unknown)}; the options are {sorted(fields)}")
+        check_option_names(options)
         return EmbedConfig(**options)
     return config.replace(**options) if options else config

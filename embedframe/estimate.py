@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
@@ -13,9 +13,9 @@ from ._core.plan import EMPTY, ERROR, NULL
 from ._job.backend import resolve_backend
 from ._job.engine import count_tokens, open_cache, pack_pieces, piece_keys, plan_for
 from .api import Texts, as_values
-from .config import EmbedConfig, resolve_config
+from .config import EmbedConfig, EmbedOptions, resolve_config, takes_options
 
-__all__ = ["Estimate", "estimate"]
+__all__ = ["Estimate", "estimate", "prices"]
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,13 @@ def _short_hash(name: str) -> str:
     return f"{head}{sep}{digest[:12]}" if sep else name
 
 
+@takes_options
 def estimate(
-    texts: Texts, *, config: EmbedConfig | None = None, column: Hashable | None = None, **options: Any
+    texts: Texts,
+    *,
+    config: EmbedConfig | None = None,
+    column: Hashable | None = None,
+    **options: Unpack[EmbedOptions],
 ) -> Estimate:
     """Count exactly what embedding ``texts`` would send, and its list price. Nothing is
     embedded; a self-hosted server is only asked about its model (window, tokenizer)."""
@@ -108,9 +113,7 @@ def estimate(
     row_text = plan.row_text
     with_text = row_text[row_text >= 0]
     long_texts = (plan.text_tokens > cfg.input_limit) & (np.diff(plan.ref_start) > 0)
-    price = cfg.model_info.usd_per_million_tokens
     tokens = count_tokens(plan, todo, bound, exact, backend.tokenizer)
-    usd = None if price is None else tokens * price / 1_000_000
     return Estimate(
         model=str(cfg.model),
         tokenizer=cfg.tokenizer_name,
@@ -127,6 +130,13 @@ def estimate(
         cache_hits=int(found.sum()),
         tokens=tokens,
         requests=len(batches),
-        usd=usd,
-        batch_usd=batch_usd(usd),
+        **prices(cfg, tokens),
     )
+
+
+def prices(config: EmbedConfig, tokens: int) -> dict[str, float | None]:
+    """The list price of ``tokens`` with ``config``'s model, online and through the Batch
+    API (``None`` where the model's price is unknown): the one place a cost is computed."""
+    price = config.model_info.usd_per_million_tokens
+    usd = None if price is None else tokens * price / 1_000_000
+    return {"usd": usd, "batch_usd": batch_usd(usd)}

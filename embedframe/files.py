@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import pandas as pd
 import pyarrow as pa
@@ -46,7 +46,7 @@ from ._storage.outputs import (
 )
 from ._wire.limits import shared_limits
 from .api import PROVENANCE_ATTR, aembed_column, output_name
-from .config import EmbedConfig, resolve_config
+from .config import EmbedConfig, EmbedOptions, resolve_config, takes_options
 from .errors import InputError
 from .estimate import Estimate, estimate
 from .parquet import frame_to_table, read_provenance, write_table
@@ -86,6 +86,7 @@ class FileStats:
     outputs: list[str] = field(default_factory=list)
 
 
+@takes_options
 async def aembed_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
@@ -101,7 +102,7 @@ async def aembed_file(
     overwrite: bool = False,
     on_part: Callable[[int, int], None] | None = None,
     config: EmbedConfig | None = None,
-    **options: Any,
+    **options: Unpack[EmbedOptions],
 ) -> FileStats:
     """Embed ``column`` of the file ``src`` into ``dst``, carrying every other column through.
 
@@ -345,6 +346,7 @@ def _writable_texts(texts: pd.Series) -> pd.Series:
     return pd.Series(values, index=texts.index, name=texts.name, dtype=object)
 
 
+@takes_options
 def embed_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
@@ -360,7 +362,7 @@ def embed_file(
     overwrite: bool = False,
     on_part: Callable[[int, int], None] | None = None,
     config: EmbedConfig | None = None,
-    **options: Any,
+    **options: Unpack[EmbedOptions],
 ) -> FileStats:
     """Sync :func:`aembed_file`."""
     return run_sync(
@@ -383,6 +385,7 @@ def embed_file(
     )
 
 
+@takes_options
 def estimate_file(
     src: str | os.PathLike[str],
     *,
@@ -393,7 +396,7 @@ def estimate_file(
     delimiter: str | None = None,
     dtype: Mapping[str, str] | None = None,
     config: EmbedConfig | None = None,
-    **options: Any,
+    **options: Unpack[EmbedOptions],
 ) -> Estimate:
     """What :func:`embed_file` would send for ``column`` of ``src``, read the same way; no network.
 

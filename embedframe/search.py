@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -13,7 +13,7 @@ import pyarrow as pa
 from ._job.backend import LOCAL_BASE_URL
 from ._job.sync import run_sync
 from .api import PROVENANCE_ATTR, aembed
-from .config import EmbedConfig, resolve_config
+from .config import EmbedConfig, EmbedOptions, resolve_config, takes_options
 from .errors import InputError
 from .vectors import to_numpy
 
@@ -53,7 +53,7 @@ def query_config(
     df: pd.DataFrame,
     column: Hashable,
     config: EmbedConfig | None,
-    options: dict[str, Any],
+    options: EmbedOptions,
 ) -> EmbedConfig:
     """The config to embed a query for ``column`` with: the model and size the column records,
     unless given; checked against the column before anything is sent.
@@ -109,6 +109,7 @@ def _asked_for_size(cfg: EmbedConfig, made: dict[str, Any], d: int) -> bool:
     return bool(made) and info.supports_dimensions and info.dimensions is not None and info.dimensions != d
 
 
+@takes_options
 async def asearch(
     df: pd.DataFrame,
     query: str,
@@ -116,7 +117,7 @@ async def asearch(
     k: int = 5,
     column: Hashable | None = None,
     config: EmbedConfig | None = None,
-    **options: Any,
+    **options: Unpack[EmbedOptions],
 ) -> pd.DataFrame:
     """The ``k`` rows of ``df`` most similar to ``query``, best first, with a ``score`` column.
 
@@ -151,6 +152,7 @@ async def asearch(
     return out
 
 
+@takes_options
 def search(
     df: pd.DataFrame,
     query: str,
@@ -158,7 +160,7 @@ def search(
     k: int = 5,
     column: Hashable | None = None,
     config: EmbedConfig | None = None,
-    **options: Any,
+    **options: Unpack[EmbedOptions],
 ) -> pd.DataFrame:
     """Sync :func:`asearch`; also works inside Jupyter."""
     return run_sync(asearch(df, query, k=k, column=column, config=config, **options))

@@ -30,7 +30,6 @@ import errno
 import hmac
 import json
 import logging
-import os
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -48,7 +47,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ._core.tokenizer import get_tokenizer
-from .config import _is_loopback
+from .config import SERVE_API_KEY_ENV, _is_loopback, environment
 from .errors import ConfigError
 from .local import HF_MODEL_ID, LocalModel, clean_text
 
@@ -64,7 +63,7 @@ __all__ = [
 
 log = logging.getLogger("embedframe.serve")
 
-API_KEY_ENV = "EMBEDFRAME_SERVE_API_KEY"
+API_KEY_ENV = SERVE_API_KEY_ENV
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_INPUTS = 2048
 DEFAULT_MAX_TOKENS_PER_REQUEST = 300_000
@@ -586,7 +585,7 @@ def _positive(text: str) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Run the server for parsed ``embedframe serve`` arguments; the exit status."""
-    api_key = args.api_key or os.environ.get(API_KEY_ENV, "").strip() or None
+    api_key = args.api_key or environment(API_KEY_ENV)
     try:
         serve(
             args.host,

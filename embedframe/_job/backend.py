@@ -247,13 +247,12 @@ def _local_defaults(config: EmbedConfig) -> dict[str, int | float]:
     """Request sizes for a CPU model: options still at their (remote-server) defaults change.
 
     The model runs one batch at a time, so big requests would queue past the timeout and
-    many in flight would only wait; explicit settings are kept.
+    many in flight would only wait; settings the user gave are kept, even at the default value.
     """
-    defaults = EmbedConfig.__dataclass_fields__
     local = {
         "max_inputs_per_request": 128,
         "max_tokens_per_request": 16_384,
         "concurrency": 2,
         "timeout": 600.0,
     }
-    return {k: v for k, v in local.items() if getattr(config, k) == defaults[k].default}
+    return {k: v for k, v in local.items() if not config.is_set(k)}

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Hashable, Mapping
-from typing import Any, Literal, cast
+from typing import Any, Literal, Unpack, cast
 
 import pandas as pd
 
@@ -51,7 +51,7 @@ from .._core.plan import sendable
 from .._job.backend import resolve_backend
 from .._storage.cachestore import is_remote, local_path
 from ..api import PROVENANCE_ATTR
-from ..config import EmbedConfig, resolve_config
+from ..config import EmbedConfig, EmbedOptions, default_cache_dir, resolve_config, takes_options
 from ..errors import ConfigError, InputError
 from ..estimate import Estimate
 from ..parquet import attached_provenance, provenance_for
@@ -92,6 +92,7 @@ _share_limits = share_limits
 # ---------------------------------------------------------------------------------- the API
 
 
+@takes_options
 def embed_column(
     ddf: Any,
     column: Hashable,
@@ -102,7 +103,7 @@ def embed_column(
     vector_size: int | None = None,
     workers: int | None = None,
     dedupe: Dedupe = "job",
-    **options: Any,
+    **options: Unpack[EmbedOptions],
 ) -> Any:
     """A lazy Dask DataFrame: ``ddf`` plus the vector column ``output`` (default ``<column>_embedding``).
 
@@ -154,13 +155,14 @@ def embed_column(
     return ddf.map_partitions(embed_partition, job, job_totals, meta=meta)
 
 
+@takes_options
 def estimate(
     ddf: Any,
     column: Hashable,
     *,
     config: EmbedConfig | None = None,
     dedupe: Dedupe = "job",
-    **options: Any,
+    **options: Unpack[EmbedOptions],
 ) -> Estimate:
     """Exact tokens, requests and list-price cost of ``embed_column(ddf, column, ...)``.
 
@@ -281,12 +283,10 @@ def _job_config(config: EmbedConfig | None, options: Mapping[str, Any]) -> Embed
     cfg = resolve_config(config, options)
     changes: dict[str, Any] = {"progress": False}
     if cfg.cache is True:
-        from ..cache import default_cache_dir
-
         changes["cache"] = str(default_cache_dir().expanduser().absolute())
     elif cfg.cache is not False and cfg.cache_url is None:
         changes["cache"] = str(local_path(cfg.cache, what="the vector cache"))
-    return cfg.replace(**changes)
+    return cfg.derive(**changes)
 
 
 def _mode(dedupe: str, cfg: EmbedConfig) -> Dedupe:

@@ -102,7 +102,7 @@ def share_limits(cfg: EmbedConfig, workers: int | None) -> tuple[EmbedConfig, in
     if tpm is not None:  # every share must still fit one input of the largest size
         shares = min(shares, max(1, tpm // cfg.input_limit))
     shares = max(1, shares)
-    split = cfg.replace(
+    split = cfg.derive(
         requests_per_minute=None if rpm is None else rpm // shares,
         tokens_per_minute=None if tpm is None else tpm // shares,
     )

@@ -22,7 +22,7 @@ from .._job.engine import plan_for
 from ..api import PROVENANCE_ATTR
 from ..config import EmbedConfig
 from ..errors import VectorSizeError
-from ..estimate import Estimate
+from ..estimate import Estimate, prices
 from ..estimate import estimate as _estimate
 from ..vectors import from_numpy, vector_dtype
 from ._cluster import Cluster
@@ -189,21 +189,25 @@ def _stats_frame(stats: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame([row])
 
 
+_COUNTS = [
+    f
+    for f in Estimate.__dataclass_fields__
+    if f not in ("model", "usd", "batch_usd", "tokenizer", "max_input_tokens")
+]
+"""The :class:`Estimate` fields that are counts, summed over partitions (prices are computed
+once, from the total tokens; tokenizer and window are the job's settings)."""
+
+
 def estimate_part(values: pd.Series, config: EmbedConfig, column: Hashable) -> pd.DataFrame:
-    """One partition's :class:`Estimate`, as a one-row frame."""
-    found = _estimate(values, config=config, column=column)
-    row = found.as_dict()
-    row.pop("model")
-    row["usd"] = np.nan if row["usd"] is None else row["usd"]
-    row["with_text"] = found.rows - found.null_rows - found.empty_rows - found.bad_rows
+    """One partition's :class:`Estimate` counts, as a one-row frame."""
+    found = _estimate(values, config=config, column=column).as_dict()
+    row = {f: int(found[f]) for f in _COUNTS}
+    row["with_text"] = row["rows"] - row["null_rows"] - row["empty_rows"] - row["bad_rows"]
     return pd.DataFrame([row])
 
 
 def estimate_meta() -> pd.DataFrame:
-    row: dict[str, Any] = {f: 0 for f in Estimate.__dataclass_fields__ if f not in ("model", "usd")}
-    row["usd"] = 0.0
-    row["with_text"] = 0
-    return pd.DataFrame([row]).iloc[:0]
+    return pd.DataFrame([dict.fromkeys([*_COUNTS, "with_text"], 0)]).iloc[:0]
 
 
 def sum_estimates(rows: pd.DataFrame, resolved: EmbedConfig, sent: pd.DataFrame) -> Estimate:
@@ -215,7 +219,6 @@ def sum_estimates(rows: pd.DataFrame, resolved: EmbedConfig, sent: pd.DataFrame)
     distinct = total(sent, "distinct_texts")
     duplicates = total(rows, "duplicate_rows") if sent is rows else total(rows, "with_text") - distinct
     tokens = total(sent, "tokens")
-    price = resolved.model_info.usd_per_million_tokens
     return Estimate(
         model=str(resolved.model),
         rows=total(rows, "rows"),
@@ -232,5 +235,5 @@ def sum_estimates(rows: pd.DataFrame, resolved: EmbedConfig, sent: pd.DataFrame)
         requests=total(sent, "requests"),
         tokenizer=resolved.tokenizer_name,
         max_input_tokens=resolved.input_limit,
-        usd=None if price is None else tokens * price / 1_000_000,
+        **prices(resolved, tokens),
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Hashable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Unpack
 
-from ..config import EmbedConfig
+from ..config import EmbedConfig, EmbedOptions, takes_options
 from ..vectors import output_name
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ class DaskEmbedAccessor:
     def __init__(self, frame: Any) -> None:
         self._frame = frame
 
+    @takes_options
     def column(
         self,
         column: Hashable,
@@ -33,7 +34,7 @@ class DaskEmbedAccessor:
         vector_size: int | None = None,
         workers: int | None = None,
         dedupe: Dedupe = "job",
-        **options: Any,
+        **options: Unpack[EmbedOptions],
     ) -> Any:
         """A lazy frame with ``column``'s vectors in ``output`` (see :func:`embedframe.dask.embed_column`)."""
         from . import embed_column
@@ -53,8 +54,14 @@ class DaskEmbedAccessor:
     __call__ = column
     """``accessor(column, ...)`` is :meth:`column`."""
 
+    @takes_options
     def estimate(
-        self, column: Hashable, *, config: EmbedConfig | None = None, dedupe: Dedupe = "job", **options: Any
+        self,
+        column: Hashable,
+        *,
+        config: EmbedConfig | None = None,
+        dedupe: Dedupe = "job",
+        **options: Unpack[EmbedOptions],
     ) -> Estimate:
         """Exact tokens, requests and list-price cost of embedding ``column``; sends nothing."""
         from . import estimate
@@ -98,7 +105,7 @@ class DaskSeriesEmbedAccessor:
         vector_size: int | None = None,
         workers: int | None = None,
         dedupe: Dedupe = "job",
-        **options: Any,
+        **options: Unpack[EmbedOptions],
     ) -> Any:
         series = self._series
         source = series.name if series.name is not None else "text"
@@ -118,8 +125,9 @@ class DaskSeriesEmbedAccessor:
         )
         return out[name]
 
+    @takes_options
     def estimate(
-        self, *, config: EmbedConfig | None = None, dedupe: Dedupe = "job", **options: Any
+        self, *, config: EmbedConfig | None = None, dedupe: Dedupe = "job", **options: Unpack[EmbedOptions]
     ) -> Estimate:
         """Exact tokens, requests and list-price cost of embedding the Series; sends nothing."""
         from . import estimate

@@ -41,6 +41,9 @@ def test_local_defaults_keep_explicit_settings() -> None:
     """Request sizes tuned for the CPU model apply only where the user left the default."""
     cfg = resolve_backend(EmbedConfig(concurrency=5)).config
     assert cfg.concurrency == 5 and cfg.max_inputs_per_request == 128
+    default = EmbedConfig.__dataclass_fields__["max_inputs_per_request"].default
+    asked = resolve_backend(EmbedConfig(max_inputs_per_request=default)).config
+    assert asked.max_inputs_per_request == default  # set explicitly to the default value: kept
 
 
 def test_local_vectors_are_real_and_match_serve() -> None:

@@ -92,3 +92,41 @@ def test_tokens_per_minute_must_fit_one_input() -> None:
     """A TPM budget smaller than one input could never send it: refused up front."""
     with pytest.raises(ConfigError, match="tokens_per_minute"):
         EmbedConfig(tokens_per_minute=1000)
+
+
+def test_options_typed_dict_mirrors_the_config() -> None:
+    """EmbedOptions (what type checkers see for **options) has exactly EmbedConfig's fields and types."""
+    import dataclasses
+    import typing
+
+    from embedframe.config import EmbedOptions
+
+    fields = typing.get_type_hints(EmbedConfig)
+    typed = typing.get_type_hints(EmbedOptions)
+    assert typed == {f.name: fields[f.name] for f in dataclasses.fields(EmbedConfig)}
+
+
+def test_options_the_user_set_are_recorded_not_guessed() -> None:
+    """is_set tells an option given at its default value from one left unset, through replace and pickling."""
+    import pickle
+
+    cfg = EmbedConfig(concurrency=8)
+    assert cfg.is_set("concurrency") and not cfg.is_set("timeout")
+    cfg = cfg.replace(timeout=60.0)
+    assert cfg.is_set("timeout") and cfg.is_set("concurrency")
+    assert pickle.loads(pickle.dumps(cfg)).is_set("timeout")
+    derived = cfg.derive(model="m")
+    assert derived.model == "m" and not derived.is_set("model") and derived.is_set("timeout")
+
+
+def test_help_lists_every_option_with_its_meaning() -> None:
+    """help() of the public calls shows every option, its default and the meaning from EmbedConfig."""
+    import dataclasses
+
+    import embedframe
+
+    for fn in (embedframe.embed, embedframe.embed_column, embedframe.estimate, embedframe.embed_file):
+        doc = fn.__doc__ or ""
+        for f in dataclasses.fields(EmbedConfig):
+            assert f"``{f.name}``" in doc, (fn.__name__, f.name)
+    assert "Requests in flight at once." in (embedframe.embed.__doc__ or "")
