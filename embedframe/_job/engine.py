@@ -134,6 +134,9 @@ async def run_job(
             writer = CacheWriter(store, keys, max_waiting=config.concurrency)
         sending = Sending(plan, config, piece_bound, writer, on_bad, request_limits(config))
         sending.server_window, sending.window_source = backend.server_window, backend.window_source
+        sending.exact = plan.piece_exact.copy()
+        sending.exact[todo] = exact_counts
+        sending.count = lambda i: len(tokenizer.encode_ordinary(plan.pieces[i]))
         try:
             pieces, stats = await sending.run(batches, backend.transport, pieces)
         finally:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import httpx
@@ -135,21 +136,41 @@ class Sending:
         self.server_window: int | None = None
         """Tokens of text the server said it reads (discovery); a longer piece is never sent."""
         self.window_source = ""
+        self.exact: npt.NDArray[np.bool_] | None = None
+        """Which of ``bound`` are exact token counts; with ``count`` (a piece's tokens), a
+        request under a token budget is counted exactly before it is cut and charged."""
+        self.count: Callable[[int], int] | None = None
 
     def _batch(self, ids: npt.NDArray[np.int64]) -> Batch:
         return Batch(ids, int(self.bound[ids].sum()))
 
+    def _counted(self, batch: Batch) -> Batch:
+        """``batch`` with exact token counts: under a token budget a request is cut and
+        charged by what it holds, not by an upper bound (a byte length)."""
+        if self.exact is None or self.count is None:
+            return batch
+        loose = batch.pieces[~self.exact[batch.pieces]]
+        if not len(loose):
+            return batch
+        for i in loose.tolist():
+            self.bound[i] = self.count(i)
+        self.exact[loose] = True
+        return self._batch(batch.pieces)
+
     def _fit(self, batch: Batch, paced: int | None = None) -> list[Batch]:
         """``batch`` cut to the limits learned so far (and to ``paced`` tokens, the rate
         budget's cap on one request)."""
-        max_tokens = self.max_tokens if paced is None else min(self.max_tokens, paced)
+        max_tokens = self.max_tokens
+        if paced is not None:
+            max_tokens = min(max_tokens, paced)
+            batch = self._counted(batch)
         if len(batch.pieces) <= self.max_inputs and batch.tokens <= max_tokens:
             return [batch]
-        parts = pack(
+        parts = pack(  # a piece over max_tokens goes alone
             self.bound[batch.pieces].copy(),
             np.ones(len(batch.pieces), dtype=bool),
             max_inputs=self.max_inputs,
-            max_tokens=max(max_tokens, int(self.bound[batch.pieces].max())),
+            max_tokens=max_tokens,
             count=lambda i: int(self.bound[batch.pieces[i]]),
         )
         return [self._batch(batch.pieces[p.pieces]) for p in parts]

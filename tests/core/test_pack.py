@@ -51,3 +51,11 @@ def test_loose_bounds_are_tightened_only_when_they_would_split() -> None:
 def test_no_pieces_no_batches() -> None:
     """Nothing to send gives no request at all."""
     assert pack(np.zeros(0, np.int64), np.zeros(0, bool), max_inputs=10, max_tokens=10, count=len) == []
+
+
+def test_a_piece_over_the_token_limit_goes_alone() -> None:
+    """Under a pacing cap below one input's size, a larger piece is a request of its own, never an error."""
+    bound = np.array([100, 900, 100, 100, 1200], dtype=np.int64)
+    batches = pack(bound.copy(), np.ones(5, bool), max_inputs=2048, max_tokens=250, count=lambda p: 0)
+    assert [b.pieces.tolist() for b in batches] == [[0], [1], [2, 3], [4]]
+    assert [b.tokens for b in batches] == [100, 900, 200, 1200]

@@ -454,6 +454,9 @@ def test_a_job_learns_its_budget_from_the_headers(config: EmbedConfig) -> None:
     assert max(rec.total_tokens for _, rec in got[1:]) <= 250
     assert [rec.status for _, rec in got].count(429) == 0
     assert out.attrs["embedframe"]["rate_limited"] == 0
+    # counted exactly once the budget is known, not cut and charged by byte lengths
+    assert len(got) <= 1 + 3000 // 250 + 2
+    assert out.attrs["embedframe"]["tokens_sent"] == 4000
     assert got[-1][0] - got[0][0] >= (4000 - 1000) / 1000 * 0.9, "paced at the server's rate"
 
 
