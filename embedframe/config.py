@@ -155,9 +155,11 @@ class EmbedConfig:
     concurrency: int = 8
     """Requests in flight at once."""
     requests_per_minute: int | None = None
-    """Client-side request rate limit (token bucket); ``None``: only the server's limits."""
+    """Client-side request budget, paced smoothly (a bucket holding half a second of it);
+    ``None``: the server's, learned from its ``x-ratelimit-*`` headers when it sends them."""
     tokens_per_minute: int | None = None
-    """Client-side token rate limit (token bucket); no request is ever larger than this."""
+    """Client-side token budget, paced smoothly: a request holds at most a quarter second's
+    worth; ``None``: the server's, learned from its ``x-ratelimit-*`` headers."""
     timeout: float = 60.0
     """Seconds allowed for one request."""
     max_retries: int = 6
