@@ -79,7 +79,7 @@ def _server_backend(config: EmbedConfig, *, announce: bool) -> Backend:
         model = DEFAULT_MODEL if openai else pick_model(cfg, DEFAULT_MODEL)
         if model != DEFAULT_MODEL and announce:
             _announce(f"no model given; the server at {host} serves one model, {model!r}: using it")
-        cfg = cfg.replace(model=model)
+        cfg = cfg.derive(model=model)
     model = str(cfg.model)
     info = cfg.model_info
     tiktoken_model = info.tokenizer_kind == "tiktoken" or (openai and not info.known)
@@ -96,11 +96,12 @@ def _server_backend(config: EmbedConfig, *, announce: bool) -> Backend:
         changes["max_input_tokens"] = window
     changes.update(_server_limits(cfg, facts, window))
     try:
-        cfg = cfg.replace(**changes)
+        cfg = cfg.derive(**changes)
     except ConfigError as exc:
         raise ConfigError(f"{exc} (the model {model!r} reads {window} tokens of text: {source})") from None
     table_window = info.max_input_tokens if info.known and not tiktoken_model else None
-    if announce and config.max_input_tokens and table_window and config.max_input_tokens > table_window:
+    given = config.max_input_tokens if config.is_set("max_input_tokens") else None
+    if announce and given and table_window and given > table_window:
         _announce(
             f"max_input_tokens={config.max_input_tokens} is over the {table_window} tokens of text "
             f"{model!r} reads ({info.context} positions less {info.special_tokens} special tokens, "
@@ -197,12 +198,11 @@ def _window(
 
 
 def _server_limits(cfg: EmbedConfig, facts: ServerFacts, window: int | None) -> dict[str, object]:
-    """The server's batch limits (TEI's ``/info``) where the options are at their defaults."""
-    defaults = EmbedConfig.__dataclass_fields__
+    """The server's batch limits (TEI's ``/info``) for the options the user did not set."""
     out: dict[str, object] = {}
-    if facts.max_inputs and cfg.max_inputs_per_request == defaults["max_inputs_per_request"].default:
+    if facts.max_inputs and not cfg.is_set("max_inputs_per_request"):
         out["max_inputs_per_request"] = min(facts.max_inputs, cfg.max_inputs_per_request)
-    if facts.max_tokens and cfg.max_tokens_per_request == defaults["max_tokens_per_request"].default:
+    if facts.max_tokens and not cfg.is_set("max_tokens_per_request"):
         out["max_tokens_per_request"] = min(
             cfg.max_tokens_per_request, max(facts.max_tokens, window or cfg.input_limit)
         )
@@ -235,7 +235,7 @@ def _local_backend(config: EmbedConfig, *, announce: bool) -> Backend:
     changes: dict[str, object] = {} if cfg.encoding is not None else {"tokenizer": tokenizer}
     if cfg.max_input_tokens is None:
         changes["max_input_tokens"] = window
-    cfg = cfg.replace(**changes)
+    cfg = cfg.derive(**changes)
     if announce:
         _announce(f"no API key or base_url configured; using the local model {LOCAL_MODEL} on CPU")
     transport = httpx.ASGITransport(app=create_app())

@@ -73,6 +73,9 @@ def cfg_for(server: FakeServer, **options: Any) -> EmbedConfig:
         "base_url": server.url,
         "api_key": API_KEY,
         "model": MODEL,
+        # The fake counts with cl100k_base; a model not in the table would otherwise be
+        # counted by its UTF-8 bytes (an upper bound), which paces token budgets ~4x too slow.
+        "tokenizer": "cl100k_base",
         "progress": False,
         "wait_initial": 0.01,
         "wait_max": 0.05,
