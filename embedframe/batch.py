@@ -14,7 +14,7 @@ import shutil
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 import pandas as pd
 
@@ -25,7 +25,7 @@ from ._job.batch_plan import PLANNING_FIELDS, check_batch_config, jobs_root, pre
 from ._job.batch_report import BatchStatus, ProgressBar, assemble, status_of
 from ._job.batch_state import JobFiles, JobState, job_lock
 from ._job.sync import run_sync
-from .config import EmbedConfig, resolve_config
+from .config import EmbedConfig, EmbedOptions, resolve_config, takes_options
 from .errors import BatchError, ConfigError
 
 __all__ = [
@@ -188,7 +188,7 @@ class BatchJob:
 # --------------------------------------------------------------------------- entry points
 
 
-def _batch_config(config: EmbedConfig | None, options: dict[str, Any]) -> EmbedConfig:
+def _batch_config(config: EmbedConfig | None, options: EmbedOptions) -> EmbedConfig:
     cfg = resolve_config(config, options)
     if cfg.api_key is None and cfg.base_url is None:
         raise ConfigError(
@@ -215,6 +215,7 @@ def _fit_requests(config: EmbedConfig, opts: BatchOptions) -> EmbedConfig:
     return config.replace(**changes) if changes else config
 
 
+@takes_options
 async def asubmit(
     df: pd.DataFrame,
     column: Hashable,
@@ -224,7 +225,7 @@ async def asubmit(
     batch: BatchOptions | None = None,
     extra: dict[str, Any] | None = None,
     config: EmbedConfig | None = None,
-    **options: Any,
+    **options: Unpack[EmbedOptions],
 ) -> BatchJob:
     """Async :func:`submit`."""
     from .api import get_column
@@ -257,6 +258,7 @@ async def asubmit(
     return job
 
 
+@takes_options
 def submit(
     df: pd.DataFrame,
     column: Hashable,
@@ -265,7 +267,7 @@ def submit(
     details: bool = False,
     batch: BatchOptions | None = None,
     config: EmbedConfig | None = None,
-    **options: Any,
+    **options: Unpack[EmbedOptions],
 ) -> BatchJob:
     """Submit ``df[column]`` to the Batch API and return at once with a :class:`BatchJob`.
 
@@ -279,15 +281,25 @@ def submit(
     )
 
 
+@takes_options
 async def abatch_job(
-    job_id: str, *, batch: BatchOptions | None = None, config: EmbedConfig | None = None, **options: Any
+    job_id: str,
+    *,
+    batch: BatchOptions | None = None,
+    config: EmbedConfig | None = None,
+    **options: Unpack[EmbedOptions],
 ) -> BatchJob:
     """Async :func:`batch_job`."""
     return batch_job(job_id, batch=batch, config=config, **options)
 
 
+@takes_options
 def batch_job(
-    job_id: str, *, batch: BatchOptions | None = None, config: EmbedConfig | None = None, **options: Any
+    job_id: str,
+    *,
+    batch: BatchOptions | None = None,
+    config: EmbedConfig | None = None,
+    **options: Unpack[EmbedOptions],
 ) -> BatchJob:
     """The batch job ``job_id`` (from ``job.id`` or ``embedframe batch submit``), in any process.
 
@@ -321,6 +333,7 @@ def batch_job(
     return BatchJob(files, job_cfg, batch or BatchOptions())
 
 
+@takes_options
 async def aembed_column_batch(
     df: pd.DataFrame,
     column: Hashable,
@@ -329,7 +342,7 @@ async def aembed_column_batch(
     details: bool = False,
     batch: BatchOptions | None = None,
     config: EmbedConfig | None = None,
-    **options: Any,
+    **options: Unpack[EmbedOptions],
 ) -> pd.DataFrame:
     """Async :func:`embed_column_batch`."""
     job = await asubmit(df, column, output=output, details=details, batch=batch, config=config, **options)
@@ -337,6 +350,7 @@ async def aembed_column_batch(
     return await job.aresult()
 
 
+@takes_options
 def embed_column_batch(
     df: pd.DataFrame,
     column: Hashable,
@@ -345,7 +359,7 @@ def embed_column_batch(
     details: bool = False,
     batch: BatchOptions | None = None,
     config: EmbedConfig | None = None,
-    **options: Any,
+    **options: Unpack[EmbedOptions],
 ) -> pd.DataFrame:
     """:func:`submit`, wait with a progress bar, and return the result: what
     ``df.embed(column, batch=True)`` does."""

@@ -71,7 +71,8 @@ def run_batch(
     file_options: Callable[[argparse.Namespace], dict[str, Any]],
 ) -> int:
     """Run ``embedframe batch ...``; returns the exit code (errors are the caller's to map)."""
-    from .batch import BatchOptions, batch_job, submit
+    from ._job.sync import run_sync
+    from .batch import BatchOptions, asubmit, batch_job
 
     if args.batch_command == "submit":
         frame = _read_input(args, file_options(args))
@@ -81,14 +82,16 @@ def run_batch(
         if args.max_batch_tokens is not None:
             limits["max_batch_tokens"] = args.max_batch_tokens
         output = str(Path(args.output).resolve())
-        job = submit(
-            frame,
-            args.column,
-            output=args.vector_column,
-            details=args.details,
-            batch=BatchOptions(**limits),
-            extra={"output_path": output},
-            **config_options(args),
+        job = run_sync(
+            asubmit(
+                frame,
+                args.column,
+                output=args.vector_column,
+                details=args.details,
+                batch=BatchOptions(**limits),
+                extra={"output_path": output},
+                **config_options(args),
+            ),
         )
         state = job.state
         print(job.id)
