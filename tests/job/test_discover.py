@@ -371,3 +371,78 @@ def test_the_fake_speaks_tei_and_vllm_and_truncates_like_them() -> None:
             f"{root}/tokenize", json={"model": "m", "prompt": text, "add_special_tokens": False}
         ).json()
         assert found["tokens"] == tokens(text) and found["count"] == len(tokens(text))
+
+
+class _Canned:
+    """A loopback server answering GET/POST paths with canned JSON (404 for the rest), as
+    llama.cpp's and Ollama's servers answer discovery."""
+
+    def __init__(self, routes: dict[tuple[str, str], Any]) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        canned = routes
+        self.posted: list[tuple[str, Any]] = []
+        posted = self.posted
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _answer(self, method: str) -> None:
+                import json
+
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                if method == "POST":
+                    posted.append((self.path, body))
+                found = canned.get((method, self.path))
+                data = json.dumps(found if found is not None else {"error": "not found"}).encode()
+                self.send_response(200 if found is not None else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._answer("GET")
+
+            def do_POST(self) -> None:
+                self._answer("POST")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_llama_cpp_props_and_tokenize() -> None:
+    """llama.cpp: GET /props n_ctx is the window (less the model's special tokens), POST /tokenize counts."""
+    routes = {
+        ("GET", "/v1/models"): {"data": [{"id": "local-gguf"}]},
+        ("GET", "/props"): {"default_generation_settings": {"n_ctx": 512}},
+        ("POST", "/tokenize"): {"tokens": [1, 2, 3]},
+    }
+    with _Canned(routes) as url:
+        backend = resolve_backend(EmbedConfig(base_url=url, cache=False))
+        assert backend.config.model == "local-gguf" and "GET /props n_ctx" in backend.window_source
+        assert isinstance(backend.tokenizer, RemoteTokenizer) and backend.tokenizer.kind == "llama.cpp"
+        # the canned /tokenize gives 3 tokens with or without special tokens: none are added
+        assert backend.config.input_limit == 512 and backend.tokenizer.special_tokens == 0
+
+
+def test_ollama_show_gives_the_context_it_runs_with() -> None:
+    """Ollama: POST /api/show; num_ctx in the parameters wins, else min(context_length, 2048); the table's tokenizer."""
+    show = {"model_info": {"nomic-bert.context_length": 8192}, "parameters": "num_ctx 1024\nstop x"}
+    with _Canned({("POST", "/api/show"): show}) as url:
+        backend = resolve_backend(EmbedConfig(base_url=url, model="nomic-embed-text:latest", cache=False))
+        assert backend.config.input_limit == 1024 - 2 and "num_ctx" in backend.window_source
+    with _Canned({("POST", "/api/show"): {"model_info": {"bert.context_length": 8192}}}) as url:
+        backend = resolve_backend(EmbedConfig(base_url=url, model="acme-embed", cache=False))
+        assert backend.config.input_limit == 2048 - 2 and "context_length" in backend.window_source
+        assert backend.config.window_known
