@@ -56,6 +56,9 @@ class Backend:
     a vector for a longer piece was cut short by the server, and is refused."""
     window_source: str = ""
     """Where the input limit came from (``max_input_tokens=``, ``GET /info ...``, the table)."""
+    server_kind: str | None = None
+    """``tei``, ``vllm``, ``llama.cpp`` or ``ollama`` when discovery recognised the server:
+    its ``usage`` counts the model's tokens read, special tokens included."""
 
 
 def _announce(text: str) -> None:
@@ -115,7 +118,7 @@ def _server_backend(config: EmbedConfig, *, announce: bool) -> Backend:
             "smaller chunks than needed); pass tokenizer= its tokenizer.json or Hugging Face id"
         )
     byte_bound = bool(getattr(tokenizer, "byte_bound", False))
-    return Backend(cfg, tokenizer, byte_bound, None, f"server {host}", server_window, source)
+    return Backend(cfg, tokenizer, byte_bound, None, f"server {host}", server_window, source, facts.kind)
 
 
 def _tokenizer(cfg: EmbedConfig, info: ModelInfo, facts: ServerFacts, *, openai: bool) -> Tokenizer:

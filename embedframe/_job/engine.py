@@ -134,6 +134,7 @@ async def run_job(
             writer = CacheWriter(store, keys, max_waiting=config.concurrency)
         sending = Sending(plan, config, piece_bound, writer, on_bad, request_limits(config))
         sending.server_window, sending.window_source = backend.server_window, backend.window_source
+        sending.server_counts_tokens = backend.server_kind is not None
         sending.exact = plan.piece_exact.copy()
         sending.exact[todo] = exact_counts
         sending.count = lambda i: len(tokenizer.encode_ordinary(plan.pieces[i]))

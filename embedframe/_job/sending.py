@@ -26,8 +26,9 @@ from .._core.plan import ERROR, Plan
 from .._wire.http import SIZE_FIX, SIZE_SOURCE, Sender, SendStats, make_client
 from .._wire.transport import WireTransport, make_transport
 from ..config import EmbedConfig, uses_environment_proxy
-from ..errors import BadRequestError, EmbedFrameError, InputError, VectorSizeError
+from ..errors import BadRequestError, EmbedFrameError, InputError, ResponseError, VectorSizeError
 from .progress import Progress
+from .tokenizers import RemoteTokenizer
 
 if TYPE_CHECKING:
     from .._storage.cachewriter import CacheWriter
@@ -136,6 +137,9 @@ class Sending:
         self.server_window: int | None = None
         """Tokens of text the server said it reads (discovery); a longer piece is never sent."""
         self.window_source = ""
+        self.server_counts_tokens = False
+        """Whether the server's ``usage`` counts the model's tokens it read (discovered TEI,
+        vLLM, llama.cpp, Ollama): fewer than the inputs hold means it cut some short."""
         self.exact: npt.NDArray[np.bool_] | None = None
         """Which of ``bound`` are exact token counts; with ``count`` (a piece's tokens), a
         request under a token budget is counted exactly before it is cut and charged."""
@@ -339,6 +343,7 @@ class Sending:
                     "server refuses, skip them and go on",
                 ) from error
             raise
+        self._check_usage(batch, decoded.prompt_tokens)
         self._store(batch, decoded.vectors)
         if self.cache is not None:
             # Handed over at once (a paid answer is never dropped), written by the cache's
@@ -374,6 +379,39 @@ class Sending:
         for pid in counts:
             self.refused[pid] = message
         return np.fromiter(counts, dtype=np.int64, count=len(counts))
+
+    def _check_usage(self, batch: Batch, prompt_tokens: int | None) -> None:
+        """A server that counts the model's tokens and reports fewer than the inputs hold
+        (plus its special tokens) has truncated some: an error, never vectors (they would
+        stand for the start of their texts). The hint's ``max_input_tokens`` works: the
+        longest inputs (chunks are all window-long) are assumed to share the loss."""
+        tokenizer = self.config.tokenizer
+        if (
+            not self.server_counts_tokens
+            or prompt_tokens is None
+            or not hasattr(tokenizer, "encode_ordinary")
+        ):
+            return
+        if isinstance(tokenizer, RemoteTokenizer) and not self.plan.piece_exact[batch.pieces].all():
+            return  # counting again would cost a request per input
+        counts = [
+            int(self.bound[p])
+            if self.plan.piece_exact[p]
+            else len(tokenizer.encode_ordinary(self.plan.pieces[p]))  # type: ignore[union-attr]
+            for p in batch.pieces.tolist()
+        ]
+        specials = getattr(tokenizer, "special_tokens", 0)
+        expected = sum(counts) + len(counts) * (specials if isinstance(specials, int) else 0)
+        if prompt_tokens >= expected:
+            return
+        longest = max(counts)
+        works = longest - -(-(expected - prompt_tokens) // counts.count(longest))
+        raise ResponseError(
+            f"the server read {prompt_tokens} tokens (its usage) of {len(counts)} input(s) holding "
+            f"{expected}: it cut some short instead of refusing them, so their vectors would stand for "
+            f"their start alone. It reads fewer tokens than {self.window_source or 'max_input_tokens'} "
+            f"says: pass max_input_tokens={max(1, works)} so long texts are chunked to fit"
+        )
 
     def _working_limit(self, error: BadRequestError, batch: Batch) -> str:
         """A ``max_input_tokens`` that would have worked, from the limit the server's message

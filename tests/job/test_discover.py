@@ -362,7 +362,7 @@ def test_the_fake_speaks_tei_and_vllm_and_truncates_like_them() -> None:
         answer = httpx.post(f"{server.url}/embeddings", json=body).json()
         expected = vector_for_tokens(tokens(long)[:6], DIM)
         np.testing.assert_allclose(answer["data"][0]["embedding"], expected, atol=1e-6)
-        assert answer["usage"]["prompt_tokens"] == 6
+        assert answer["usage"]["prompt_tokens"] == 6 + 2  # what it read, special tokens included
     with FakeServer(dim=DIM, dialect="vllm", context=100, models=["m"]) as server:
         root = server.url.removesuffix("/v1")
         models = httpx.get(f"{server.url}/models").json()["data"]
@@ -446,3 +446,24 @@ def test_ollama_show_gives_the_context_it_runs_with() -> None:
         backend = resolve_backend(EmbedConfig(base_url=url, model="acme-embed", cache=False))
         assert backend.config.input_limit == 2048 - 2 and "context_length" in backend.window_source
         assert backend.config.window_known
+
+
+def test_a_server_that_reads_less_than_it_says_is_caught_by_its_usage() -> None:
+    """TEI says 64 positions but reads 20 tokens: its usage falls short of the inputs' tokens, which is
+    an error (no vector is kept) whose max_input_tokens makes the job right."""
+    with FakeServer(dim=DIM, dialect="tei", context=64, truncate_at=20, models=["m"]) as server:
+        with pytest.raises(
+            embedframe.ResponseError, match=r"cut some short.*pass max_input_tokens=(\d+)"
+        ) as caught:
+            embedframe.embed(pd.Series([LONG]), config=cfg(server, tokenizer="cl100k_base"))
+        import re
+
+        works = int(re.findall(r"max_input_tokens=(\d+)", str(caught.value))[-1])
+        assert 16 <= works <= 20
+        server.reset()
+        out = embedframe.embed(
+            pd.Series([LONG]), config=cfg(server, tokenizer="cl100k_base", max_input_tokens=works)
+        )
+        np.testing.assert_allclose(to_numpy(out)[0], mean_of_sent(server), atol=1e-6)
+        # short texts are read whole: no error
+        embedframe.embed(pd.Series(["short", "texts"]), config=cfg(server))

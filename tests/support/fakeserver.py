@@ -370,13 +370,17 @@ class FakeServer:
         context: int | None = None,
         special_tokens: int = 2,
         truncate: bool = False,
+        truncate_at: int | None = None,
     ) -> None:
         """``dialect`` ``"tei"`` or ``"vllm"`` adds that server's discovery and tokenize routes
         (TEI: ``GET /info``, ``POST /tokenize``; vLLM: ``max_model_len`` in ``GET /v1/models``,
         ``POST /tokenize``). ``context`` is the model's window in positions, ``special_tokens``
         of them taken by the tokenizer (ids added by ``/tokenize`` when asked): a text may hold
         ``context - special_tokens`` tokens. ``truncate`` embeds a longer input by its first
-        tokens, silently, as TEI (auto-truncate), Ollama and Infinity do, instead of refusing it."""
+        tokens, silently, as TEI (auto-truncate), Ollama and Infinity do, instead of refusing it.
+        ``truncate_at`` cuts every input to that many tokens of text whatever ``context`` says
+        (a server that reads less than it reports). ``usage`` then counts, as TEI and vLLM do,
+        the tokens read, special tokens included."""
         if dim < 1:
             raise ValueError("dim must be >= 1")
         self.dim = dim
@@ -397,6 +401,7 @@ class FakeServer:
         self.context = context
         self.special_tokens = special_tokens if context is not None else 0
         self.truncate = truncate
+        self.truncate_at = truncate_at
         self.tokenize_requests = 0
         self.requests: list[RecordedRequest] = []
         self.peak_concurrency = 0  # most embeddings requests in flight at once
@@ -704,6 +709,8 @@ class FakeServer:
             return
         limit = self.text_window
         for k, entry in enumerate(plan.entries):
+            if self.truncate_at is not None and entry.ntok > self.truncate_at:
+                plan.entries[k] = entry = _Entry(self.truncate_at, entry.token_bytes[: 4 * self.truncate_at])
             if entry.ntok > limit and self.truncate:  # silently embed the start alone
                 plan.entries[k] = _Entry(limit, entry.token_bytes[: 4 * limit])
             elif entry.ntok > limit:
@@ -761,7 +768,7 @@ class FakeServer:
         parts.append(b'],"model":')
         parts.append(json.dumps(plan.model).encode())
         if not self.omit_usage:
-            total = sum(e.ntok for e in plan.entries)
+            total = sum(e.ntok + self.special_tokens for e in plan.entries)
             parts.append(b',"usage":{"prompt_tokens":%d,"total_tokens":%d}' % (total, total))
         parts.append(b"}")
         body = b"".join(parts)
