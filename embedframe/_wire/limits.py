@@ -297,7 +297,7 @@ class RateLimiter:
         if kind in self.server_capacity:  # a server window shorter than ours: stay within it
             capacity = min(capacity, 0.8 * self.server_capacity[kind])
         if bucket is not None:
-            if bucket.per_minute != rate:
+            if abs(bucket.per_minute - rate) > 1e-9 * rate:  # the limit changed
                 bucket.resize(rate, capacity)
             elif bucket.capacity > max(1.0, capacity):
                 bucket.resize(capacity=capacity)
