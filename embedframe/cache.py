@@ -4,14 +4,16 @@ Embedding work that was paid for is kept: a job looks its texts up before sendin
 each response's vectors, as they arrive, to a writer thread that commits them while sending
 goes on (``embedframe._storage.cachewriter``: grouped into one shard per write, bounded).
 
-Layout: a directory of immutable Parquet shards named ``shard-<uuid>-<pid>.parquet``, each
-with two non-null columns, ``key`` (``fixed_size_binary(32)``: SHA-256 of the namespace and
-the text) and ``vector`` (``fixed_size_binary(4*d)``: the vector as little-endian float32).
-The vector is stored as one flat binary value, not as a Parquet list, because Parquet lists
-carry repetition levels per element and read about 10x slower. The schema's metadata
-records the format and ``d``; shards of different ``d`` coexist. Pages carry CRC checksums
-that are verified on read, so a damaged shard is skipped with a warning instead of giving
-a wrong vector.
+Layout: a directory of immutable shards named ``shard-<uuid>-<pid>.<format>``, each with
+two non-null columns, ``key`` (``fixed_size_binary(32)``: SHA-256 of the namespace and the
+text) and ``vector`` (``fixed_size_binary(4*d)``: the vector as little-endian float32), in
+groups of about 1 MiB of vectors. The schema's metadata records the format and ``d``;
+shards of different ``d`` coexist. A directory gets Arrow IPC shards (``.arrow``, written
+from the job's buffers and read memory-mapped, a CRC32 per group's keys and vectors), an
+object store Parquet shards (``.parquet``, page CRCs; a lookup's ranged reads fetch only
+their ``key`` column), and both formats are read everywhere
+(``embedframe._storage.shardfile``). Every group read is checked, so a damaged shard is
+skipped with a warning instead of giving a wrong vector.
 
 Where the shards live (``embedframe._storage.cachestore``):
 
@@ -48,7 +50,7 @@ import os
 import pathlib
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -56,21 +58,25 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from ._storage.cachestore import ShardStore, Source, open_store
+from ._storage.cachestore import ShardStore, open_store
+from ._storage.shardfile import (
+    SUFFIX,
+    Damaged,
+    Part,
+    ShardReader,
+    concat_parts,
+    open_shard,
+    write_parquet_shard,
+    write_shard,
+)
 from ._warn import warn
-from .config import CACHE_DIR_ENV, default_cache_dir
 
 __all__ = ["CACHE_DIR_ENV", "CacheWarning", "VectorCache", "default_cache_dir"]
 
+CACHE_DIR_ENV = "EMBEDFRAME_CACHE_DIR"
 KEY_BYTES = 32
 
-_FORMAT = 1
-_META_KEY = b"embedframe.cache"
-_GROUP_BYTES = 1 << 20
-"""Target size of a row group: a lookup reads whole row groups of the shards it touches."""
 _READ_TRIES = 4
 _HASH_CHUNK = 4096
 _THREADS = min(8, os.cpu_count() or 1)
@@ -78,20 +84,23 @@ Keys = Sequence[bytes] | npt.NDArray[np.uint64]
 """Keys: 32-byte values, or the ``(n, 4)`` uint64 array :meth:`VectorCache.key_array` gives."""
 _T = TypeVar("_T")
 _R = TypeVar("_R")
-_WRITE_OPTIONS: dict[str, object] = {
-    "compression": "none",
-    "use_dictionary": False,
-    "write_statistics": False,
-    "write_page_checksum": True,
-}
 
 
 class CacheWarning(RuntimeWarning):
     """A cache shard was skipped because it is damaged or unreadable."""
 
 
-class _Damaged(Exception):
-    """A shard that fails validation."""
+_Damaged = Damaged
+
+
+def default_cache_dir() -> pathlib.Path:
+    """The cache directory: ``$EMBEDFRAME_CACHE_DIR`` if set, else the user's cache dir + ``vectors``."""
+    override = os.environ.get(CACHE_DIR_ENV, "").strip()
+    if override:
+        return pathlib.Path(override).expanduser()
+    import platformdirs
+
+    return pathlib.Path(platformdirs.user_cache_dir("embedframe")) / "vectors"
 
 
 @dataclass(frozen=True)
@@ -320,19 +329,23 @@ class VectorCache:
         self, dim: int, parts: Sequence[tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]]
     ) -> None:
         """Write ``parts`` (checked, all ``dim``-d) as one new shard and index it."""
-        schema = _schema(dim)
-        name = _new_name()
-        collected: list[pq.FileMetaData] = []
+        name, write = self._writer()
+        sizes: list[int] = []
 
         def fill(target: Any) -> None:
-            with pq.ParquetWriter(target, schema, metadata_collector=collected, **_WRITE_OPTIONS) as writer:
-                for words, vectors in parts:
-                    writer.write_table(_table(words, vectors, schema), row_group_size=_group_rows(dim))
+            sizes.extend(write(target, dim, parts))
 
         self._store.write(name, fill)
-        words = parts[0][0] if len(parts) == 1 else np.concatenate([w for w, _ in parts])
         with self._lock:
-            self._add(name, dim, collected[0], words)
+            self._add(name, dim, sizes, concat_parts(parts))
+
+    def _writer(self) -> tuple[str, Callable[[Any, int, Iterable[Part]], list[int]]]:
+        """A new shard's name, and how to write it: format 2 (Arrow IPC, read memory-mapped) in
+        a directory; Parquet on an object store, where a lookup's ranged reads fetch only the
+        ``key`` column of a Parquet shard but whole groups of an IPC one."""
+        if self._store.memory_mapped:
+            return _new_name(SUFFIX), write_shard
+        return _new_name(".parquet"), write_parquet_shard
 
     def compact(self) -> None:
         """Merge shards smaller than ``shard_rows`` into larger ones; remove stale temp files.
@@ -401,8 +414,7 @@ class VectorCache:
             self._add(name, *loaded)
         self._consolidate()
 
-    def _add(self, name: str, dim: int, meta: pq.FileMetaData, words: npt.NDArray[np.uint64]) -> None:
-        sizes = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+    def _add(self, name: str, dim: int, sizes: list[int], words: npt.NDArray[np.uint64]) -> None:
         starts = np.zeros(len(sizes) + 1, dtype=np.int64)
         np.cumsum(sizes, out=starts[1:])
         sid = self._next_id
@@ -481,14 +493,10 @@ class VectorCache:
 
     # files
 
-    def _load_keys(self, name: str) -> tuple[int, pq.FileMetaData, npt.NDArray[np.uint64]]:
-        """The shard's vector size, metadata and keys (validated)."""
-        with self._store.open(name) as source:
-            pf, dim = _open(source)
-            table = pf.read(columns=["key"])
-            if table.num_rows != pf.metadata.num_rows:
-                raise _Damaged(f"{table.num_rows} keys for {pf.metadata.num_rows} rows")
-            return dim, pf.metadata, _read_keys_table(table)
+    def _load_keys(self, name: str) -> tuple[int, list[int], npt.NDArray[np.uint64]]:
+        """The shard's vector size, group sizes and keys (checked)."""
+        with self._store.open(name) as source, open_shard(name, source) as shard:
+            return shard.dim, shard.sizes, shard.keys()
 
     def _read_rows(
         self,
@@ -497,21 +505,19 @@ class VectorCache:
         dest: npt.NDArray[np.intp],
         out: npt.NDArray[np.float32],
     ) -> None:
-        """Copy ``shard``'s ``rows`` into ``out[dest]``, reading only the row groups they are in."""
-        with self._store.open(shard.name) as source:
-            self._read_rows_from(_open(source), shard, rows, dest, out)
+        """Copy ``shard``'s ``rows`` into ``out[dest]``, reading only the groups they are in."""
+        with self._store.open(shard.name) as source, open_shard(shard.name, source) as opened:
+            self._read_rows_from(opened, shard, rows, dest, out)
 
     @staticmethod
     def _read_rows_from(
-        opened: tuple[pq.ParquetFile, int],
+        opened: ShardReader,
         shard: _Shard,
         rows: npt.NDArray[np.int64],
         dest: npt.NDArray[np.intp],
         out: npt.NDArray[np.float32],
     ) -> None:
-        pf, dim = opened
-        meta = pf.metadata
-        if dim != shard.dim or meta.num_rows != shard.rows or meta.num_row_groups != len(shard.starts) - 1:
+        if opened.dim != shard.dim or opened.sizes != np.diff(shard.starts).tolist():
             raise _Damaged("the file changed since it was indexed")
         order = np.argsort(rows, kind="stable")
         rows, dest = rows[order], dest[order]
@@ -521,10 +527,7 @@ class VectorCache:
             if lo == hi:
                 continue
             expected = int(shard.starts[g + 1] - shard.starts[g])
-            column = pf.read_row_group(g, columns=["vector"]).column(0)
-            if len(column) != expected or column.null_count:
-                raise _Damaged(f"row group {g} holds {len(column)} vectors, not {expected}")
-            matrix = _as_matrix(column, dim)
+            matrix = opened.vectors(g)
             local = rows[lo:hi] - shard.starts[g]
             if hi - lo == expected and np.array_equal(local, np.arange(expected)):
                 out[dest[lo:hi]] = matrix  # the whole group, in order: no gather copy
@@ -559,35 +562,31 @@ class VectorCache:
         merged: list[_Shard] = []
         kept: list[npt.NDArray[np.uint64]] = []
         seen: set[bytes] = set()
-        collected: list[pq.FileMetaData] = []
-        name = _new_name()
+        sizes: list[int] = []
+        name, write = self._writer()
+
+        def parts() -> Iterator[Part]:
+            for shard in batch:
+                try:
+                    with self._store.open(shard.name) as source, open_shard(shard.name, source) as opened:
+                        if opened.dim != dim or sum(opened.sizes) != shard.rows:
+                            raise _Damaged("the file changed since it was indexed")
+                        words = opened.keys()
+                        vectors = np.concatenate([opened.vectors(g) for g in range(len(opened.sizes))])
+                except Exception as exc:
+                    if not self._gone(shard.name, exc):
+                        self._damaged(shard.name, exc)
+                    continue
+                rows = keep[shard.id] if keep is not None else _unseen_rows(words, seen)
+                if len(rows) < len(words):
+                    words, vectors = words[rows], vectors[rows]
+                if len(words):
+                    kept.append(words)
+                    yield words, vectors
+                merged.append(shard)
 
         def fill(target: Any) -> None:
-            with pq.ParquetWriter(
-                target, _schema(dim), metadata_collector=collected, **_WRITE_OPTIONS
-            ) as writer:
-                for shard in batch:
-                    try:
-                        with self._store.open(shard.name) as source:
-                            pf, file_dim = _open(source)
-                            table = pf.read()
-                            if (
-                                file_dim != dim
-                                or table.num_rows != shard.rows
-                                or table.num_rows != pf.metadata.num_rows
-                            ):
-                                raise _Damaged("the file changed since it was indexed")
-                    except Exception as exc:
-                        if not self._gone(shard.name, exc):
-                            self._damaged(shard.name, exc)
-                        continue
-                    rows = keep[shard.id] if keep is not None else _unseen_rows(_read_keys_table(table), seen)
-                    if len(rows) < table.num_rows:
-                        table = table.take(pa.array(rows))
-                    if table.num_rows:
-                        writer.write_table(table, row_group_size=_group_rows(dim))
-                        kept.append(_read_keys_table(table))
-                    merged.append(shard)
+            sizes.extend(write(target, dim, parts()))
             if len(merged) < 2 or not kept:
                 raise _NothingToWrite
 
@@ -598,7 +597,7 @@ class VectorCache:
                 return
         with self._lock:
             if kept:
-                self._add(name, dim, collected[0], np.concatenate(kept))
+                self._add(name, dim, sizes, np.concatenate(kept))
             self._drop([s.id for s in merged])
         for shard in merged:
             with contextlib.suppress(OSError):
@@ -609,9 +608,9 @@ class _NothingToWrite(Exception):
     """A merge that needs no new shard (too few shards read, or no row left)."""
 
 
-def _new_name() -> str:
+def _new_name(suffix: str) -> str:
     """A shard name no other write uses."""
-    return f"shard-{uuid.uuid4().hex}-{os.getpid()}.parquet"
+    return f"shard-{uuid.uuid4().hex}-{os.getpid()}{suffix}"
 
 
 def _unseen_rows(words: npt.NDArray[np.uint64], seen: set[bytes]) -> npt.NDArray[np.int64]:
@@ -668,51 +667,6 @@ def _check_vectors(vectors: Any, rows: int, *, finite: bool = True) -> None:
         raise ValueError("vectors must be finite; refusing to cache NaN or infinity")
 
 
-def _table(words: npt.NDArray[np.uint64], vectors: npt.NDArray[np.float32], schema: pa.Schema) -> pa.Table:
-    """Keys and vectors as a table over their own memory (copied only if not contiguous)."""
-    rows, dim = vectors.shape
-    data = np.ascontiguousarray(vectors, dtype="<f4")
-    keys = np.ascontiguousarray(words)
-    return pa.Table.from_arrays(
-        [
-            pa.FixedSizeBinaryArray.from_buffers(pa.binary(KEY_BYTES), rows, [None, pa.py_buffer(keys)]),
-            pa.FixedSizeBinaryArray.from_buffers(pa.binary(4 * dim), rows, [None, pa.py_buffer(data)]),
-        ],
-        schema=schema,
-    )
-
-
-def _schema(dim: int) -> pa.Schema:
-    meta = json.dumps({"format": _FORMAT, "dtype": "<f4", "dim": dim}, sort_keys=True)
-    return pa.schema(
-        [
-            pa.field("key", pa.binary(KEY_BYTES), nullable=False),
-            pa.field("vector", pa.binary(4 * dim), nullable=False),
-        ],
-        metadata={_META_KEY: meta.encode()},
-    )
-
-
-def _group_rows(dim: int) -> int:
-    return max(1, _GROUP_BYTES // (4 * dim))
-
-
-def _open(source: Source) -> tuple[pq.ParquetFile, int]:
-    """The shard ``source`` (a path, memory-mapped, or a file), opened and validated, and its vectors' size."""
-    pf = pq.ParquetFile(source, memory_map=isinstance(source, str), page_checksum_verification=True)
-    schema = pf.schema_arrow
-    vector_type = schema.field("vector").type if schema.names == ["key", "vector"] else None
-    if vector_type is None or not pa.types.is_fixed_size_binary(vector_type) or vector_type.byte_width % 4:
-        raise _Damaged(f"unexpected schema {schema.names}")
-    dim = vector_type.byte_width // 4
-    if dim < 1 or not schema.equals(_schema(dim), check_metadata=True):
-        raise _Damaged("unexpected schema or format")
-    meta = pf.metadata
-    if sum(meta.row_group(g).num_rows for g in range(meta.num_row_groups)) != meta.num_rows:
-        raise _Damaged("row group sizes do not add up")
-    return pf, dim
-
-
 def _each(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R | Exception]:
     """``fn`` of each item, on up to ``_THREADS`` threads (pyarrow and numpy release the GIL);
     an item whose call raised gets its exception."""
@@ -728,31 +682,3 @@ def _each(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R | Exception]:
         return [call(item) for item in items]
     with ThreadPoolExecutor(workers, thread_name_prefix="embedframe-cache") as pool:
         return list(pool.map(call, items))
-
-
-def _read_keys_table(table: pa.Table) -> npt.NDArray[np.uint64]:
-    """The ``key`` column of ``table`` as an owned ``(n, 4)`` uint64 array."""
-    column = table.column("key")
-    if column.null_count:
-        raise _Damaged("null keys")
-    array = column.combine_chunks()
-    raw = array.buffers()[1]
-    if raw is None and len(array):
-        raise _Damaged("no key data")
-    if not len(array):
-        return np.empty((0, 4), dtype=np.uint64)
-    return (
-        np.frombuffer(raw, dtype=np.uint64, count=4 * len(array), offset=array.offset * KEY_BYTES)
-        .reshape(-1, 4)
-        .copy()
-    )
-
-
-def _as_matrix(column: pa.ChunkedArray, dim: int) -> npt.NDArray[np.float32]:
-    """A ``fixed_size_binary(4*dim)`` column as an ``(n, dim)`` float32 view (a copy if chunked)."""
-    array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-    raw = array.buffers()[1]
-    if raw is None:
-        raise _Damaged("no vector data")
-    view = np.frombuffer(raw, dtype="<f4", count=dim * len(array), offset=array.offset * 4 * dim)
-    return view.reshape(len(array), dim)

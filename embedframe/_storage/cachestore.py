@@ -45,7 +45,7 @@ __all__ = [
     "url_filesystem",
 ]
 
-SHARD_NAME = re.compile(r"shard-[0-9a-f]{32}-[0-9]+\.parquet")
+SHARD_NAME = re.compile(r"shard-[0-9a-f]{32}-[0-9]+\.(?:arrow|parquet)")
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
 """A URL scheme (two letters at least, so a Windows drive ``C:`` is a path)."""
 _TMP_PREFIX = ".shard-"
@@ -153,6 +153,8 @@ class ShardStore(ABC):
     location: str
     """Where the shards are, as it may be shown (no credentials)."""
     single_compactor: bool
+    memory_mapped: bool
+    """Whether shards open as local paths (memory-mapped reads) rather than streams."""
     """Whether ``exclusive`` really excludes other processes (else compaction is lock-free)."""
 
     @abstractmethod
@@ -195,6 +197,7 @@ class _LocalStore(ShardStore):
     """A local (or shared, POSIX) directory: temp file, fsync, rename; ``flock`` for compaction."""
 
     single_compactor = True
+    memory_mapped = True
 
     def __init__(self, directory: pathlib.Path) -> None:
         self.directory = directory
@@ -255,6 +258,7 @@ class _FsspecStore(ShardStore):
     """Any fsspec URL: each shard one whole-object write to its final name; no rename, no lock."""
 
     single_compactor = False
+    memory_mapped = False
 
     def __init__(self, url: str, storage_options: Mapping[str, Any]) -> None:
         self.location = public_location(url).rstrip("/")

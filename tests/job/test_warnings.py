@@ -50,7 +50,7 @@ def _damaged_cache(server: FakeServer, tmp_path: Path, monkeypatch: pytest.Monke
     """A config whose cache holds one shard cut in half, not yet read by this process."""
     config = EmbedConfig(base_url=server.url, api_key=API_KEY, progress=False, cache=tmp_path / "cache")
     embedframe.embed(["one", "two"], config=config)
-    (shard,) = (tmp_path / "cache").rglob("shard-*.parquet")
+    (shard,) = (tmp_path / "cache").rglob("shard-*.arrow")
     with shard.open("r+b") as f:
         f.truncate(shard.stat().st_size // 2)
     monkeypatch.setattr(engine, "_open_caches", {})

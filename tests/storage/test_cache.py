@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from embedframe._storage.shardfile import open_shard, write_parquet_shard
 from embedframe.cache import CACHE_DIR_ENV, CacheWarning, VectorCache, default_cache_dir
 
 NS = VectorCache.namespace(
@@ -42,7 +43,12 @@ def vectors(ids: Sequence[int] | range, dim: int = 16) -> npt.NDArray[np.float32
 
 
 def shards(directory: Path) -> list[Path]:
-    return sorted(directory.glob("shard-*.parquet"))
+    return sorted([*directory.glob("shard-*.arrow"), *directory.glob("shard-*.parquet")])
+
+
+def rows_in(path: Path) -> int:
+    with open_shard(path.name, str(path)) as shard:
+        return sum(shard.sizes)
 
 
 def check_exact(cache: VectorCache, ids: Sequence[int] | range, dim: int = 16) -> npt.NDArray[np.bool_]:
@@ -224,6 +230,36 @@ def test_corrupted_vector_bytes_are_never_returned(tmp_path: Path) -> None:
     assert not found.any()
 
 
+def test_corrupted_key_bytes_fail_the_index_build(tmp_path: Path) -> None:
+    """A flipped byte in a stored key fails its group's checksum when the index is built: the shard is skipped, never misread."""
+    VectorCache(tmp_path).put(keys(range(10)), vectors(range(10)))
+    (path,) = shards(tmp_path)
+    data = bytearray(path.read_bytes())
+    at = data.find(keys([3])[0])
+    assert at > 0
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.warns(CacheWarning, match=re.escape(path.name)):
+        assert not check_exact(VectorCache(tmp_path), range(10)).any()
+
+
+def test_shards_of_the_earlier_parquet_format_are_read_and_compacted(tmp_path: Path) -> None:
+    """A cache written by an earlier version (Parquet shards) serves its vectors exactly, and compaction merges them with new shards."""
+    ids = range(0, 30)
+    old = tmp_path / f"shard-{'e' * 32}-1.parquet"
+    words = np.frombuffer(b"".join(keys(ids)), dtype=np.uint64).reshape(-1, 4)
+    write_parquet_shard(str(old), 16, [(words, vectors(ids))])
+    cache = VectorCache(tmp_path, shard_rows=1000)
+    cache.put(keys(range(30, 40)), vectors(range(30, 40)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_exact(cache, range(40)).all()
+        cache.compact()
+        (merged,) = shards(tmp_path)
+        assert merged.suffix == ".arrow" and rows_in(merged) == 40
+        assert check_exact(VectorCache(tmp_path), range(40)).all()
+
+
 def test_temp_files_are_ignored_and_stale_ones_cleaned_by_compact(tmp_path: Path) -> None:
     """Unfinished writes (temp files) are invisible; compact removes those older than an hour."""
     VectorCache(tmp_path).put(keys(range(10)), vectors(range(10)))
@@ -251,7 +287,7 @@ def test_compact_keeps_every_vector_and_reduces_shards(tmp_path: Path) -> None:
     cache.compact()
     after = shards(tmp_path)
     assert len(after) < 6
-    assert sum(pq.read_metadata(p).num_rows for p in after) == 205  # duplicates merged away
+    assert sum(rows_in(p) for p in after) == 205  # duplicates merged away
     for c in (cache, VectorCache(tmp_path)):
         assert check_exact(c, range(205)).all() and len(c) == 205
 
