@@ -228,8 +228,9 @@ def _unknown_window_hint(cfg: EmbedConfig) -> str:
     return (
         f"the window of {cfg.model!r} is not known (not in the model table, and the server did not "
         f"say), so only texts of up to {cfg.input_limit} tokens, the smallest common window, are sent. "
-        f"Pass max_input_tokens= the model's window less its special tokens (e.g. 510 for a "
-        "512-position BERT model) to chunk longer texts, or details=True to skip these rows"
+        f"Pass max_input_tokens={cfg.input_limit} to chunk longer texts at that window (safe for the "
+        "popular models), or the model's own window less its special tokens (510 for a 512-position "
+        "BERT model), or details=True to skip these rows"
     )
 
 

@@ -467,3 +467,17 @@ def test_a_server_that_reads_less_than_it_says_is_caught_by_its_usage() -> None:
         np.testing.assert_allclose(to_numpy(out)[0], mean_of_sent(server), atol=1e-6)
         # short texts are read whole: no error
         embedframe.embed(pd.Series(["short", "texts"]), config=cfg(server))
+
+
+def test_the_unknown_window_hint_names_a_value_that_works() -> None:
+    """The value the unknown-window error names (max_input_tokens=254) makes the same job chunk and succeed."""
+    import re
+
+    with FakeServer(dim=DIM, models=["mystery-model"]) as server:
+        with pytest.raises(InputError) as caught:
+            embedframe.embed(pd.Series([LONG]), config=cfg(server, tokenizer="cl100k_base"))
+        value = int(re.findall(r"pass max_input_tokens=(\d+)", str(caught.value), re.I)[0])
+        out = embedframe.embed(
+            pd.Series([LONG]), config=cfg(server, tokenizer="cl100k_base", max_input_tokens=value)
+        )
+        assert value == 254 and out.attrs["embedframe"]["chunked_texts"] == 1
