@@ -9,7 +9,7 @@ two non-null columns, ``key`` (``fixed_size_binary(32)``: SHA-256 of the namespa
 text) and ``vector`` (``fixed_size_binary(4*d)``: the vector as little-endian float32), in
 groups of about 1 MiB of vectors. The schema's metadata records the format and ``d``;
 shards of different ``d`` coexist. A directory gets Arrow IPC shards (``.arrow``, written
-from the job's buffers and read memory-mapped, a CRC32 per group's keys and vectors), an
+from the job's buffers and read memory-mapped, a CRC32C per group's keys and vectors), an
 object store Parquet shards (``.parquet``, page CRCs; a lookup's ranged reads fetch only
 their ``key`` column), and both formats are read everywhere
 (``embedframe._storage.shardfile``). Every group read is checked, so a damaged shard is
