@@ -10,8 +10,9 @@ import pandas as pd
 
 from . import api
 from .batch import BatchJob, BatchOptions, aembed_column_batch, embed_column_batch, submit
-from .config import EmbedConfig, EmbedOptions, takes_options
+from .config import EmbedConfig
 from .estimate import Estimate, estimate
+from .options import EmbedOptions, takes_options
 from .parquet import write_parquet
 from .search import search
 

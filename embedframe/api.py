@@ -13,8 +13,9 @@ from ._core.plan import EMPTY, NULL, Plan
 from ._job.engine import JobResult, JobStats, run_job
 from ._job.sync import run_sync
 from ._warn import warn
-from .config import EmbedConfig, EmbedOptions, resolve_config, takes_options
+from .config import EmbedConfig, resolve_config
 from .errors import InputError
+from .options import EmbedOptions, takes_options
 from .parquet import provenance_for
 from .vectors import from_numpy, output_name
 

@@ -25,8 +25,9 @@ from ._job.batch_plan import PLANNING_FIELDS, check_batch_config, jobs_root, pre
 from ._job.batch_report import BatchStatus, ProgressBar, assemble, status_of
 from ._job.batch_state import JobFiles, JobState, job_lock
 from ._job.sync import run_sync
-from .config import EmbedConfig, EmbedOptions, resolve_config, takes_options
+from .config import EmbedConfig, resolve_config
 from .errors import BatchError, ConfigError
+from .options import EmbedOptions, takes_options
 
 __all__ = [
     "BatchJob",

@@ -71,10 +71,10 @@ from ._storage.shardfile import (
     write_shard,
 )
 from ._warn import warn
+from .config import CACHE_DIR_ENV, default_cache_dir
 
 __all__ = ["CACHE_DIR_ENV", "CacheWarning", "VectorCache", "default_cache_dir"]
 
-CACHE_DIR_ENV = "EMBEDFRAME_CACHE_DIR"
 KEY_BYTES = 32
 
 _READ_TRIES = 4
@@ -91,16 +91,6 @@ class CacheWarning(RuntimeWarning):
 
 
 _Damaged = Damaged
-
-
-def default_cache_dir() -> pathlib.Path:
-    """The cache directory: ``$EMBEDFRAME_CACHE_DIR`` if set, else the user's cache dir + ``vectors``."""
-    override = os.environ.get(CACHE_DIR_ENV, "").strip()
-    if override:
-        return pathlib.Path(override).expanduser()
-    import platformdirs
-
-    return pathlib.Path(platformdirs.user_cache_dir("embedframe")) / "vectors"
 
 
 @dataclass(frozen=True)

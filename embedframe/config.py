@@ -3,32 +3,33 @@
 ``EmbedConfig`` is immutable and reusable: make one in a notebook and pass it to every call
 (``df.embed("text", config=cfg)``); keyword options given to a call override it for that
 call only (``cfg.replace(...)``).
+
+Longer than most modules on purpose: each of the ~30 options is declared here once, with
+its default, its documentation (shown by ``help()`` and the API reference, see
+:mod:`embedframe.options`) and its validation, so the list cannot drift.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
-import functools
 import inspect
-import ipaddress
-import itertools
 import os
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Self, TypedDict, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Any, Literal, Self
+from urllib.parse import urlsplit, urlunsplit
 
 from ._core.tokenizer import LazyTokenizer, Tokenizer
 from ._storage.cachestore import check_url, is_remote, is_url, local_path, public_location
-from ._warn import warn
+from ._wire.urls import check_key_transport, normalise_url
+from ._wire.urls import public_host as host_of
 from .errors import ConfigError
 from .models import UNKNOWN_WINDOW, ModelInfo, model_info
 
-__all__ = ["EmbedConfig", "EmbedOptions", "resolve_config", "takes_options"]
+__all__ = ["EmbedConfig", "resolve_config"]
 
 LongTextPolicy = Literal["chunk", "truncate", "error"]
 EmptyPolicy = Literal["null", "error"]
@@ -184,7 +185,7 @@ class EmbedConfig:
             if getattr(self, name) is None and name in env:
                 object.__setattr__(self, name, env[name])
         if self.base_url is not None:
-            url, version = _normalise_url(self.base_url)
+            url, version = normalise_url(self.base_url)
             object.__setattr__(self, "base_url", url)
             if version is not None and self.api_version is None:
                 object.__setattr__(self, "api_version", version)
@@ -255,14 +256,14 @@ class EmbedConfig:
     def public_endpoint(self) -> str:
         """The embeddings URL as it may be shown: no user, password or query string."""
         parts = urlsplit(self.endpoint)
-        return urlunsplit((parts.scheme, _public_host(self.endpoint), parts.path, "", ""))
+        return urlunsplit((parts.scheme, host_of(self.endpoint), parts.path, "", ""))
 
     @property
     def public_host(self) -> str | None:
         """``host[:port]`` of the server as it may be shown, or ``None`` when none is named yet."""
         if self.base_url is None and self.api_key is None:
             return None
-        return _public_host(self.base_url or OPENAI_BASE_URL)
+        return host_of(self.base_url or OPENAI_BASE_URL)
 
     @property
     def is_azure(self) -> bool:
@@ -434,7 +435,7 @@ class EmbedConfig:
             if value is not None and not isinstance(value, str):
                 raise ConfigError(f"{name} must be a string, got {type(value).__name__}")
         if self.api_key is not None and self.base_url is not None:
-            _check_key_transport(self.base_url)
+            check_key_transport(self.base_url)
 
     def _validate_cache(self) -> None:
         if not isinstance(self.cache, (bool, str, os.PathLike)):
@@ -457,131 +458,9 @@ class EmbedConfig:
             check_url(self.cache, what="cache")
 
 
-def _normalise_url(url: str) -> tuple[str, str | None]:
-    """The API root without a trailing ``/embeddings``, and an ``api-version`` found in its query."""
-    if not isinstance(url, str):
-        raise ConfigError(f"base_url must be a string, got {type(url).__name__}")
-    parts = urlsplit(url.strip())
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    version = next((v for k, v in query if k == "api-version"), None)
-    rest = urlencode([(k, v) for k, v in query if k != "api-version"])
-    path = parts.path.rstrip("/")
-    if path.endswith("/embeddings"):
-        path = path[: -len("/embeddings")]
-    url = urlunsplit((parts.scheme, parts.netloc, path, rest, ""))
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"base_url must be an http(s) URL such as https://api.openai.com/v1, got {url!r}")
-    return url, version
-
-
-def _public_host(url: str) -> str:
-    """``host[:port]`` of ``url``: no user, password, path or query."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    return host if parts.port is None else f"{host}:{parts.port}"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_key_transport(base_url: str) -> None:
-    parts = urlsplit(base_url)
-    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
-        warn(
-            f"the API key will be sent unencrypted over plain http to {parts.hostname}; "
-            "use an https:// base_url"
-        )
-
-
 # help() and inspect show the options (the generated __init__'s), not __new__'s **options.
 _init = inspect.signature(EmbedConfig.__init__)
 EmbedConfig.__signature__ = _init.replace(parameters=list(_init.parameters.values())[1:])  # type: ignore[attr-defined]
-
-
-
-class EmbedOptions(TypedDict, total=False):
-    """The keyword options every public call takes (``**options``): :class:`EmbedConfig`'s
-    fields, for type checkers. EmbedConfig is where each is declared, defaulted, documented
-    and validated; a test keeps the two the same."""
-
-    api_key: str | None
-    base_url: str | None
-    model: str | None
-    dimensions: int | None
-    user: str | None
-    organization: str | None
-    project: str | None
-    headers: Mapping[str, str]
-    api_version: str | None
-    encoding: str | None
-    tokenizer: str | os.PathLike[str] | Tokenizer | None
-    max_input_tokens: int | None
-    long_text: LongTextPolicy
-    chunk_tokens: int | None
-    chunk_overlap: int
-    empty: EmptyPolicy
-    max_inputs_per_request: int
-    max_tokens_per_request: int
-    concurrency: int
-    requests_per_minute: int | None
-    tokens_per_minute: int | None
-    timeout: float
-    max_retries: int
-    wait_initial: float
-    wait_max: float
-    max_retry_wait: float
-    progress: bool | None
-    cache: bool | str | os.PathLike[str]
-    cache_storage_options: Mapping[str, Any] | None
-
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-@functools.cache
-def options_help() -> str:
-    """Every option with its type, default and meaning (from EmbedConfig's field docstrings),
-    as a docstring section."""
-    docs = _field_docs()
-    lines = ["", "Options (keyword-only; the same as :class:`EmbedConfig`'s fields):", ""]
-    for f in dataclasses.fields(EmbedConfig):
-        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
-        lines.append(f"- ``{f.name}`` ({f.type}, default ``{default!r}``): {docs.get(f.name, '')}")
-    return "\n".join(lines)
-
-
-def _field_docs() -> dict[str, str]:
-    """The docstring under each field of EmbedConfig, read from this module's source."""
-    import ast
-
-    tree = ast.parse(inspect.getsource(EmbedConfig))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, after in itertools.pairwise(body):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(after, ast.Expr)
-            and isinstance(after.value, ast.Constant)
-        ):
-            docs[node.target.id] = " ".join(str(after.value.value).split())
-    return docs
-
-
-def takes_options(fn: _F) -> _F:
-    """Append the options' documentation to ``fn``'s docstring, so ``help()`` and the API
-    reference list every option with its meaning."""
-    with contextlib.suppress(OSError, TypeError):  # no source to read the field docs from (frozen app)
-        fn.__doc__ = inspect.cleandoc(fn.__doc__ or "") + "\n" + options_help()
-    return fn
 
 
 def check_option_names(options: Mapping[str, Any]) -> None:

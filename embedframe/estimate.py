@@ -13,7 +13,8 @@ from ._core.plan import EMPTY, ERROR, NULL
 from ._job.backend import resolve_backend
 from ._job.engine import count_tokens, open_cache, pack_pieces, piece_keys, plan_for
 from .api import Texts, as_values
-from .config import EmbedConfig, EmbedOptions, resolve_config, takes_options
+from .config import EmbedConfig, resolve_config
+from .options import EmbedOptions, takes_options
 
 __all__ = ["Estimate", "estimate", "prices"]
 

@@ -46,9 +46,10 @@ from ._storage.outputs import (
 )
 from ._wire.limits import shared_limits
 from .api import PROVENANCE_ATTR, aembed_column, output_name
-from .config import EmbedConfig, EmbedOptions, resolve_config, takes_options
+from .config import EmbedConfig, resolve_config
 from .errors import InputError
 from .estimate import Estimate, estimate
+from .options import EmbedOptions, takes_options
 from .parquet import frame_to_table, read_provenance, write_table
 
 __all__ = [

@@ -13,8 +13,9 @@ import pyarrow as pa
 from ._job.backend import LOCAL_BASE_URL
 from ._job.sync import run_sync
 from .api import PROVENANCE_ATTR, aembed
-from .config import EmbedConfig, EmbedOptions, resolve_config, takes_options
+from .config import EmbedConfig, resolve_config
 from .errors import InputError
+from .options import EmbedOptions, takes_options
 from .vectors import to_numpy
 
 __all__ = ["asearch", "search", "vector_columns"]

@@ -47,7 +47,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ._core.tokenizer import get_tokenizer
-from .config import SERVE_API_KEY_ENV, _is_loopback, environment
+from ._wire.urls import is_loopback
+from .config import SERVE_API_KEY_ENV, environment
 from .errors import ConfigError
 from .local import HF_MODEL_ID, LocalModel, clean_text
 
@@ -523,7 +524,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def _exposure_warning(host: str, api_key: str | None) -> str | None:
     """The warning for serving beyond this machine without a key, or None."""
-    if api_key or _is_loopback(host.strip("[]")):
+    if api_key or is_loopback(host.strip("[]")):
         return None
     return (
         f"WARNING: embedframe serve is listening on {host} without an API key: anyone who can reach "

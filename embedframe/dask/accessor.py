@@ -6,7 +6,8 @@ import os
 from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Unpack
 
-from ..config import EmbedConfig, EmbedOptions, takes_options
+from ..config import EmbedConfig
+from ..options import EmbedOptions, takes_options
 from ..vectors import output_name
 
 if TYPE_CHECKING:

@@ -302,6 +302,9 @@ def test_api_errors_reach_the_client_as_themselves(client: Any, tserver: TimedSe
     with pytest.raises(embedframe.AuthenticationError) as caught:
         ddf.embed.column("text", config=cfg, vector_size=DIM).compute()
     assert caught.value.status == 401
+    deadline = time.monotonic() + 30  # the other worker's task may still be sending: let it end here
+    while any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def test_global_token_limit_holds_across_both_workers(client: Any, tserver: TimedServer) -> None:

@@ -99,7 +99,7 @@ def test_options_typed_dict_mirrors_the_config() -> None:
     import dataclasses
     import typing
 
-    from embedframe.config import EmbedOptions
+    from embedframe.options import EmbedOptions
 
     fields = typing.get_type_hints(EmbedConfig)
     typed = typing.get_type_hints(EmbedOptions)

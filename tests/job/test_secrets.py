@@ -265,11 +265,17 @@ def test_serve_binds_loopback_unless_told(
     serve = _serve_module()
     import uvicorn
 
-    bound: list[dict[str, Any]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: bound.append(kw))
-    serve.serve(api_key=KEY, preload=False)
-    serve.serve(host="0.0.0.0", preload=False)
-    assert [b["host"] for b in bound] == ["127.0.0.1", "0.0.0.0"]
+    bound: list[str] = []
+
+    def run(self: Any, sockets: list[Any]) -> None:  # stands in for serving: records, then lets go
+        bound.append(self.config.host)
+        for sock in sockets:
+            sock.close()
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    serve.serve(api_key=KEY, preload=False, port=0)
+    serve.serve(host="0.0.0.0", preload=False, port=0)
+    assert bound == ["127.0.0.1", "0.0.0.0"]
     err = capsys.readouterr().err
     assert_clean("serve's output", err)
     assert err.count("WARNING") == 1 and "0.0.0.0 without an API key" in err
