@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -44,8 +43,6 @@ __all__ = ["CacheWriter"]
 
 PENDING_BYTES = 128 << 20
 """Vector bytes handed over and not yet written beyond which a worker waits."""
-WRITER_NICE = 5
-"""How much lower the writer thread's CPU priority is than the job's (Linux)."""
 SHARD_BYTES = 64 << 20
 """Vector bytes one shard takes at most (an object-store shard is built in memory)."""
 
@@ -172,7 +169,6 @@ class CacheWriter:
         return taken
 
     def _drain(self) -> None:
-        _yield_to_the_loop()
         while True:
             with self._cond:
                 if not self._queue:
@@ -197,19 +193,6 @@ class CacheWriter:
                 self.rows_written += sum(len(ids) for ids, _ in taken)
                 self.shards_written += 1
                 self._wake()
-
-
-def _yield_to_the_loop() -> None:
-    """Lower this thread's CPU priority (Linux: per thread) by ``WRITER_NICE``.
-
-    The event loop is the job's critical path and the writer has slack (answers may wait,
-    up to the bound), so when both want the same core the loop should win; the writer
-    catches up in the loop's idle moments and at the end.
-    """
-    if os.environ.get("EF_NICE") == "0":
-        return
-    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + int(os.environ.get("EF_NICE", WRITER_NICE)))
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
