@@ -79,6 +79,7 @@ KEY_BYTES = 32
 
 _READ_TRIES = 4
 _HASH_CHUNK = 4096
+_FULL_SHARD_BYTES = 32 << 20
 _THREADS = min(8, os.cpu_count() or 1)
 Keys = Sequence[bytes] | npt.NDArray[np.uint64]
 """Keys: 32-byte values, or the ``(n, 4)`` uint64 array :meth:`VectorCache.key_array` gives."""
@@ -135,7 +136,9 @@ class VectorCache:
     ``directory`` is a local or shared-filesystem directory, or an fsspec URL
     (``s3://bucket/cache``, ``gs://...``, ``memory://...``) with ``storage_options`` for
     fsspec (endpoint, credentials; never shown). ``shard_rows`` is the size ``compact``
-    merges small shards up to (a merged shard holds fewer than ``2 * shard_rows`` rows).
+    merges small shards up to (a merged shard holds fewer than ``2 * shard_rows`` rows); a
+    shard of 32 MiB of vectors or more counts as full whatever its rows, so compaction never
+    rewrites large shards (a big job's answers arrive as shards of 12-64 MiB).
     """
 
     def __init__(
@@ -350,7 +353,7 @@ class VectorCache:
             self._store.remove_stale_temps()
             with self._lock:
                 self._refresh()
-                small = [s for s in self._shards.values() if s.rows < self.shard_rows]
+                small = [s for s in self._shards.values() if not self._full(s.rows, s.dim)]
                 keep = self._canonical_rows({s.id for s in small}) if self._store.single_compactor else None
             by_dim: dict[int, list[_Shard]] = {}
             for shard in sorted(small, key=lambda s: s.name):
@@ -361,11 +364,15 @@ class VectorCache:
                 for shard in group:
                     batch.append(shard)
                     total += shard.rows
-                    if total >= self.shard_rows:
+                    if self._full(total, shard.dim):
                         self._merge(batch, keep)
                         batch, total = [], 0
                 if len(batch) > 1:
                     self._merge(batch, keep)
+
+    def _full(self, rows: int, dim: int) -> bool:
+        """Whether a shard of ``rows`` ``dim``-d vectors needs no merging."""
+        return rows >= self.shard_rows or rows * 4 * dim >= _FULL_SHARD_BYTES
 
     def clear(self) -> None:
         """Remove every stored vector (and stale temp files)."""

@@ -292,6 +292,21 @@ def test_compact_keeps_every_vector_and_reduces_shards(tmp_path: Path) -> None:
         assert check_exact(c, range(205)).all() and len(c) == 205
 
 
+def test_compact_leaves_large_shards_alone(tmp_path: Path) -> None:
+    """Shards of 32 MiB of vectors or more are never rewritten by compaction, only small ones merged."""
+    dim, big = 4096, 2100  # 2100 x 16 KiB = 33.6 MiB
+    cache = VectorCache(tmp_path, shard_rows=100_000)
+    for start in (0, big):
+        cache.put(keys(range(start, start + big)), vectors(range(start, start + big), dim))
+    large = set(shards(tmp_path))
+    for start in range(2 * big, 2 * big + 30, 10):
+        cache.put(keys(range(start, start + 10)), vectors(range(start, start + 10), dim))
+    cache.compact()
+    after = set(shards(tmp_path))
+    assert large <= after and len(after) == 3
+    assert check_exact(VectorCache(tmp_path), range(2 * big + 30), dim).all()
+
+
 def test_reader_survives_a_compaction_by_another_instance(tmp_path: Path) -> None:
     """A reader whose index names removed shards re-lists and finds every vector in the merged one."""
     writer = VectorCache(tmp_path, shard_rows=1000)
