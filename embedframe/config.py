@@ -23,6 +23,7 @@ from typing import Any, Literal, Self
 from urllib.parse import urlsplit, urlunsplit
 
 from ._core.tokenizer import LazyTokenizer, Tokenizer
+from ._parts import CacheLocation, Pacing, RetryPolicy, TextRules
 from ._storage.cachestore import check_url, is_remote, is_url, local_path, public_location
 from ._wire.urls import check_key_transport, normalise_url
 from ._wire.urls import public_host as host_of
@@ -339,6 +340,28 @@ class EmbedConfig:
     def window(self) -> int:
         """Tokens per chunk."""
         return self.chunk_tokens or self.input_limit
+
+    @property
+    def text(self) -> TextRules:
+        """What the planner needs: the window, chunking and the empty and long-text rules."""
+        return TextRules(self.input_limit, self.window, self.chunk_overlap, self.long_text, self.empty)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """What the sender needs to time and retry one request."""
+        return RetryPolicy(
+            self.timeout, self.max_retries, self.wait_initial, self.wait_max, self.max_retry_wait
+        )
+
+    @property
+    def pacing(self) -> Pacing:
+        """How fast the job may send."""
+        return Pacing(self.concurrency, self.requests_per_minute, self.tokens_per_minute)
+
+    @property
+    def storage(self) -> CacheLocation:
+        """Where the vector cache lives (``cache``, resolved)."""
+        return CacheLocation(self.cache_dir, self.cache_url, self.cache_storage_options)
 
     def _validate(self) -> None:
         if self.model is not None and (not isinstance(self.model, str) or not self.model.strip()):

@@ -6,13 +6,11 @@ The only async implementation; the sync API wraps it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -321,23 +319,18 @@ def open_cache(config: EmbedConfig) -> VectorCache | None:
     index of keys is built once and then only extended with shards written since (by this
     process or others).
     """
-    url = config.cache_url
-    directory = config.cache_dir
-    location: str | Path
-    if url is not None:
-        location, options = url, config.cache_storage_options
-        key = "\0".join((url, json.dumps(options or {}, sort_keys=True, default=repr)))
-    elif directory is not None:
-        location, options = directory, None
-        key = str(directory.resolve())
-    else:
+    where = config.storage
+    key = where.key
+    if key is None:
         return None
     with _open_caches_lock:
         store = _open_caches.get(key)
         if store is None:
             from ..cache import VectorCache
 
-            store = _open_caches[key] = VectorCache(location, storage_options=options)
+            location = where.url if where.url is not None else where.directory
+            assert location is not None
+            store = _open_caches[key] = VectorCache(location, storage_options=where.storage_options)
     return store
 
 

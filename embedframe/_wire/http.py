@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._core.decode import Decoded, decode_embeddings
-from .._core.retry import backoff, is_retryable_status, server_wait
+from .._core.retry import is_retryable_status, server_wait
 from .._version import __version__
 from ..config import EmbedConfig
 from ..errors import (
@@ -148,7 +148,7 @@ class Sender:
         ``out()``, asked when the answer is there, gives an array to decode into (see
         :func:`decode_embeddings`)."""
         content = self.body(inputs)
-        cfg = self.config
+        policy = self.config.retry
         attempt = 0
         while True:
             await self.gate.wait()
@@ -201,21 +201,21 @@ class Sender:
                     if status == 429:
                         self.stats.rate_limited += 1
                         self.limiter.refused()
-                        if wait is not None and wait > cfg.max_retry_wait:
+                        if wait is not None and wait > policy.max_retry_wait:
                             when = time.localtime(time.time() + wait)
                             today = time.localtime().tm_yday == when.tm_yday
                             resume = time.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M:%S", when)
                             raise RateLimitError(
                                 f"{getattr(failure, 'message', '')} The server asks to wait {wait:.0f} s, more "
-                                f"than max_retry_wait={cfg.max_retry_wait:g} s; run again after {resume}",
+                                f"than max_retry_wait={policy.max_retry_wait:g} s; run again after {resume}",
                                 status=429,
                                 code=getattr(failure, "code", None),
                             ) from failure
-            if attempt >= cfg.max_retries or self.stopped:
+            if attempt >= policy.max_retries or self.stopped:
                 raise failure
-            delay = backoff(attempt, initial=cfg.wait_initial, maximum=cfg.wait_max)
+            delay = policy.backoff(attempt)
             if wait is not None:
-                delay = min(max(wait, 0.0), cfg.max_retry_wait)
+                delay = min(max(wait, 0.0), policy.max_retry_wait)
             if isinstance(failure, RateLimitError):
                 self.gate.hold(delay)
             attempt += 1

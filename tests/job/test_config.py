@@ -130,3 +130,22 @@ def test_help_lists_every_option_with_its_meaning() -> None:
         for f in dataclasses.fields(EmbedConfig):
             assert f"``{f.name}``" in doc, (fn.__name__, f.name)
     assert "Requests in flight at once." in (embedframe.embed.__doc__ or "")
+
+
+def test_parts_each_stage_receives() -> None:
+    """A config resolves into the small parts stages take: text rules, retry policy, pacing, cache location."""
+    cfg = EmbedConfig(
+        max_input_tokens=100,
+        chunk_tokens=50,
+        chunk_overlap=5,
+        max_retries=2,
+        wait_initial=0.1,
+        concurrency=3,
+        tokens_per_minute=1000,
+        cache=False,
+    )
+    assert (cfg.text.limit, cfg.text.window, cfg.text.overlap) == (100, 50, 5)
+    assert (cfg.retry.max_retries, cfg.retry.wait_initial) == (2, 0.1)
+    assert 0 < cfg.retry.backoff(0) <= cfg.retry.wait_max
+    assert (cfg.pacing.concurrency, cfg.pacing.tokens_per_minute) == (3, 1000)
+    assert cfg.storage.key is None  # no cache
