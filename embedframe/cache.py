@@ -492,7 +492,7 @@ class VectorCache:
 
     def _load_keys(self, name: str) -> tuple[int, list[int], npt.NDArray[np.uint64]]:
         """The shard's vector size, group sizes and keys (checked)."""
-        with self._store.open(name) as source, open_shard(name, source) as shard:
+        with self._store.open(name) as source, open_shard(name, source, mapped=True) as shard:
             return shard.dim, shard.sizes, shard.keys()
 
     def _read_rows(

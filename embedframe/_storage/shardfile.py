@@ -144,15 +144,21 @@ class ShardReader(Protocol):
 
 
 @contextlib.contextmanager
-def open_shard(name: str, source: Source) -> Iterator[ShardReader]:
+def open_shard(name: str, source: Source, *, mapped: bool = False) -> Iterator[ShardReader]:
     """The shard ``name`` from ``source`` (a local path, or a readable binary file), opened and
-    validated (``Damaged`` if it is not a whole shard of its format)."""
+    validated (``Damaged`` if it is not a whole shard of its format).
+
+    ``mapped``: memory-map a local IPC shard, for reading its keys (only their pages are
+    touched). Vectors are better read without it: a group read is a 1 MiB buffer freed after
+    use, where mapped pages would stay resident (and counted in RSS) until the shard closes.
+    """
     if name.endswith(".parquet"):
         yield _ParquetShard(source)
         return
     with contextlib.ExitStack() as stack:
         if isinstance(source, str):
-            source_file: Any = stack.enter_context(pa.memory_map(source, "r"))
+            opener = pa.memory_map if mapped else pa.OSFile
+            source_file: Any = stack.enter_context(opener(source, "r"))
         else:
             source_file = source
         try:
