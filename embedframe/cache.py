@@ -279,6 +279,12 @@ class VectorCache:
         """Shard files in the cache (many small ones make lookups slower: see :meth:`compact`)."""
         return len(self._store.names())
 
+    def is_empty(self) -> bool:
+        """Whether no shard is stored (so a lookup would find nothing)."""
+        with self._lock:
+            self._refresh()
+            return not self._shards
+
     def __len__(self) -> int:
         """How many distinct keys are stored."""
         with self._lock:

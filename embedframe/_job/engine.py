@@ -9,7 +9,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -119,7 +119,10 @@ async def run_job(
         count_all=count_all or config.tokens_per_minute is not None,
     )
     store = open_cache(config)
-    keys = piece_key_array(config, plan.pieces) if store is not None else None
+    # An empty cache has nothing to look up: the keys are then hashed on the cache writer's
+    # thread as the answers arrive, not on the event loop before the first request.
+    lookup = store is not None and not store.is_empty()
+    keys = piece_key_array(config, plan.pieces) if lookup else None
     pieces, found = _from_cache(store, keys, len(plan.pieces))
     todo = np.flatnonzero(~found)
     batches, bound, exact_counts = pack_pieces(plan, todo, config, tokenizer)
@@ -128,8 +131,9 @@ async def run_job(
     stats = SendStats()
     if batches:
         writer = None
-        if store is not None and keys is not None:
-            writer = CacheWriter(store, keys, max_waiting=config.concurrency)
+        if store is not None:
+            key_source = keys if keys is not None else _keys_of_pieces(config, plan.pieces)
+            writer = CacheWriter(store, key_source, max_waiting=config.concurrency)
         sending = Sending(plan, config, piece_bound, writer, on_bad, request_limits(config))
         sending.server_window, sending.window_source = backend.server_window, backend.window_source
         sending.server_counts_tokens = backend.server_kind is not None
@@ -346,6 +350,20 @@ def piece_key_array(config: EmbedConfig, pieces: list[str]) -> npt.NDArray[np.ui
     from ..cache import VectorCache
 
     return VectorCache.key_array(namespace=_cache_namespace(config), texts=pieces)
+
+
+def _keys_of_pieces(
+    config: EmbedConfig, pieces: list[str]
+) -> Callable[[npt.NDArray[np.int64]], npt.NDArray[np.uint64]]:
+    """The cache keys of some of ``pieces``, by index (the namespace made once)."""
+    from ..cache import VectorCache
+
+    namespace = _cache_namespace(config)
+
+    def keys_of(ids: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
+        return VectorCache.key_array(namespace=namespace, texts=[pieces[i] for i in ids.tolist()])
+
+    return keys_of
 
 
 def _cache_namespace(config: EmbedConfig) -> str:

@@ -53,14 +53,14 @@ class CacheWriter:
     """Writes a job's answers to ``cache`` on one background thread, grouping them into shards.
 
     ``keys`` is the job's key array (``VectorCache.key_array``): an answer names its rows
-    of it. :meth:`submit` may be called from any thread; :meth:`room` and :meth:`aclose`
+    of it; or a function giving the keys of some pieces, hashed then on the writer's thread. :meth:`submit` may be called from any thread; :meth:`room` and :meth:`aclose`
     from an event loop.
     """
 
     def __init__(
         self,
         cache: VectorCache,
-        keys: npt.NDArray[np.uint64],
+        keys: npt.NDArray[np.uint64] | Callable[[npt.NDArray[np.int64]], npt.NDArray[np.uint64]],
         *,
         max_waiting: int = 8,
         max_pending_bytes: int = PENDING_BYTES,
@@ -170,6 +170,9 @@ class CacheWriter:
                 CacheWarning,
             )
 
+    def _keys_of(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
+        return self.keys(ids) if callable(self.keys) else self.keys[ids]
+
     def _take(self) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
         """The answers for the next shard: what waits, up to ``max_shard_bytes`` (lock held)."""
         taken = [self._queue.popleft()]
@@ -192,7 +195,7 @@ class CacheWriter:
                     return
                 taken = self._take()
             try:
-                parts = [(self.keys[ids], vectors) for ids, vectors in taken]
+                parts = [(self._keys_of(ids), vectors) for ids, vectors in taken]
                 self.cache.put_many(parts, finite_checked=True)  # decoding refused NaN and infinity
             except BaseException as exc:  # reported to the job as a warning
                 with self._cond:

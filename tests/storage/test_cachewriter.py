@@ -88,6 +88,30 @@ def test_scattered_answers_are_stored_under_their_own_keys(tmp_path: Path) -> No
     assert got is not None and np.array_equal(got[ids], matrix[ids])
 
 
+def test_keys_can_be_hashed_by_the_writer_as_answers_arrive(tmp_path: Path) -> None:
+    """Given a key function instead of a key array, the writer hashes each answer's keys itself: the same keys, the same vectors."""
+    keys, matrix = job(12)
+    texts = [f"text {i}" for i in range(12)]
+    asked: list[list[int]] = []
+
+    def keys_of(ids: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
+        asked.append(ids.tolist())
+        return VectorCache.key_array(namespace=NAMESPACE, texts=[texts[i] for i in ids.tolist()])
+
+    writer = CacheWriter(VectorCache(tmp_path / "c"), keys_of)
+
+    async def run() -> None:
+        writer.submit(np.array([5, 1, 9]), matrix[[5, 1, 9]])
+        writer.submit(np.arange(0, 4), matrix[0:4])
+        await writer.aclose()
+
+    asyncio.run(run())
+    assert sorted(map(sorted, asked)) == [[0, 1, 2, 3], [1, 5, 9]]
+    found, got = VectorCache(tmp_path / "c").get(keys)
+    want = [i in (0, 1, 2, 3, 5, 9) for i in range(12)]
+    assert found.tolist() == want and got is not None and np.array_equal(got[found], matrix[found])
+
+
 def test_workers_are_held_back_while_too_many_answers_wait(tmp_path: Path) -> None:
     """room() waits (without blocking the loop) while more than max_waiting answers wait, and returns once they are written."""
     keys, matrix = job(30)
