@@ -10,7 +10,6 @@ import json
 import os
 import queue
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -26,12 +25,12 @@ import pytest
 from embedframe import local
 from embedframe._core.tokenizer import get_tokenizer
 from embedframe.errors import ConfigError
+from tests.support.asgi import running
 
 if not local.is_available():
     pytest.skip("embedframe[local] is not installed", allow_module_level=True)
 
 import openai
-import uvicorn
 
 from embedframe.local import LOCAL_MODEL, LocalModel
 from embedframe.serve import (
@@ -44,27 +43,6 @@ from embedframe.serve import (
 
 KEY = "sk-serve-SECRET-0123456789abcdef"
 TEXTS = ["A man is playing guitar", "Someone plays an instrument", "The stock market fell today"]
-
-
-@contextlib.contextmanager
-def running(app: Any) -> Iterator[str]:
-    """``app`` served by uvicorn on 127.0.0.1 (a free port) in a thread; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from embedframe._job.backend import resolve_backend
 from embedframe._job.tokenizers import RemoteTokenizer
 from embedframe.parquet import provenance_for
 from tests.support import API_KEY
+from tests.support.asgi import running
 from tests.support.fakeserver import FakeServer, encoding, vector_for_tokens
 
 DIM = 8
@@ -258,25 +257,9 @@ def _chunks(text: str, window: int) -> list[str]:
 
 @contextlib.contextmanager
 def serving(app: Any) -> Iterator[str]:
-    """``app`` served by uvicorn on a free loopback port in a thread; yields its base URL."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    """``app`` served by uvicorn on a free loopback port; yields its API root (``.../v1``)."""
+    with running(app) as url:
+        yield f"{url}/v1"
 
 
 @needs_local
