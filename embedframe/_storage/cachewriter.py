@@ -1,9 +1,9 @@
 """A job's cache commits, on a background thread: sending never waits for the disk.
 
-Measured reason (``benchmarks/bench_throughput.py``, 100,000 texts, 1536-d, 2 cores): with
+Measured reason (``benchmarks/bench_throughput.py``, 100,000 texts, 1536-d, 2 vCPUs): with
 each answer written, fsynced and renamed by the worker that received it before it sent its
 next request, the cache cost half the job's speed (~35,000 rows/s against ~60,000 with
-``cache=False``). Here a worker hands its answer over (the keys and a view of the rows of
+``cache=False``); with this writer the job's event loop spends no time on the disk. Here a worker hands its answer over (the keys and a view of the rows of
 the job's result matrix, no copy) and goes on sending; one thread writes what has arrived
 since its last write as one shard (a group commit: the slower the disk, the more answers
 each shard and its single fsync carry).
@@ -52,8 +52,9 @@ SHARD_BYTES = 64 << 20
 class CacheWriter:
     """Writes a job's answers to ``cache`` on one background thread, grouping them into shards.
 
-    ``keys`` is the job's key array (``VectorCache.key_array``): an answer names its rows
-    of it; or a function giving the keys of some pieces, hashed then on the writer's thread. :meth:`submit` may be called from any thread; :meth:`room` and :meth:`aclose`
+    ``keys`` is the job's key array (``VectorCache.key_array``), of which an answer names
+    its rows, or a function giving the keys of some pieces (hashed then on the writer's
+    thread). :meth:`submit` may be called from any thread; :meth:`room` and :meth:`aclose`
     from an event loop.
     """
 
