@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
+import time
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -212,3 +218,52 @@ def test_answers_received_before_a_job_fails_are_in_the_cache(
     out = pd.DataFrame({"text": texts}).embed("text", config=config, max_inputs_per_request=4, concurrency=1)
     assert out.attrs["embedframe"]["cache_hits"] == 8
     assert sorted(server.ok_inputs()) == sorted(texts[8:])
+
+
+_FAST_CHILD = """
+import sys
+import embedframe
+n, url = int(sys.argv[1]), sys.argv[2]
+texts = [f"killed mid-write {i}: a sentence long enough to be worth caching" for i in range(n)]
+embedframe.embed(texts, base_url=url, api_key="API_KEY", max_inputs_per_request=256, progress=False)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_sigkill_while_the_writer_is_busy_leaves_only_whole_exact_shards(tmp_path: Path) -> None:
+    """A job against a server faster than its cache writer, killed mid-job: every shard there reads, every vector in it is exact."""
+    n, dim = 20_000, 1536
+    cache_dir = tmp_path / "cache"
+    with FakeServer(dim=dim, api_key=API_KEY) as server:
+        url = server.url
+        for _ in range(2):  # the second run reads what the first left, then is killed too
+            before = len(list(cache_dir.glob("shard-*")))
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _FAST_CHILD.replace("API_KEY", API_KEY), str(n), url],
+                env={**os.environ, "EMBEDFRAME_CACHE_DIR": str(cache_dir)},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            deadline = time.monotonic() + 60
+            while len(list(cache_dir.glob("shard-*"))) < before + 3:
+                assert proc.poll() is None, f"the job ended before it was killed: {proc.stderr.read()!r}"  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, "no shard was written"
+                time.sleep(0.002)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+            assert proc.returncode == -signal.SIGKILL
+    texts = [f"killed mid-write {i}: a sentence long enough to be worth caching" for i in range(n)]
+    namespace = VectorCache.namespace(
+        base_url=url,
+        model="text-embedding-3-small",
+        dimensions=None,
+        encoding="cl100k_base",
+        long_text="chunk",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a damaged shard would warn
+        cache = VectorCache(cache_dir)
+        found, got = cache.get(VectorCache.key_array(namespace=namespace, texts=texts))
+    assert 0 < found.sum() < n and got is not None
+    for i in np.flatnonzero(found)[:: max(1, int(found.sum()) // 50)].tolist():
+        assert np.array_equal(got[i], vector_for_text(texts[i], dim))
