@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the repo root: tests.support is importable
 
 import embedframe  # noqa: E402
+from embedframe._wire.limits import BURST_S  # noqa: E402
 from tests.support.fakeserver import Fault, encoding, vector_for_tokens  # noqa: E402
 from tests.support.hookserver import HookedServer  # noqa: E402
 
@@ -120,8 +121,8 @@ class Soak:
     lost_rows: int = 0
     wrong_rows: int = 0
     over_budget: float = 0.0
-    """Most tokens that had arrived by any moment beyond the budget plus its refill since the first
-    arrival (<= 0 is within). Arrivals are stamped once the server has read the body, so a few
+    """Most tokens that had arrived by any moment beyond the client's burst (half a second of the
+    budget) plus the refill since the first arrival (<= 0 is within). Arrivals are stamped once the server has read the body, so a few
     milliseconds of refill (:data:`STAMP_SLACK_S`) are allowed."""
     first_to_last_s: float = 0.0
     """From the first request's arrival to the last's."""
@@ -160,7 +161,7 @@ class Soak:
             f"({100 * self.tokens_wasted / self.tokens_minimum:.1f}% of the minimum)",
             f"tokens at the server (all)    {self.tokens_at_server:,}; client's tokens_sent {self.tokens_sent:,}",
             f"tokens_per_minute             {self.tokens_per_minute:,}",
-            f"most tokens over the budget   {max(self.over_budget, 0):,.0f} at any moment (budget + refill; "
+            f"most tokens over the budget   {max(self.over_budget, 0):,.0f} at any moment (burst + refill; "
             f"{1000 * max(self.over_budget, 0) / (self.tokens_per_minute / 60):.0f} ms of refill)",
             f"time                          {self.seconds:.1f} s job, {self.first_to_last_s:.1f} s first to last request",
             f"ideal for the tokens sent     {self.ideal_seconds(self.tokens_sent):.1f} s "
@@ -240,7 +241,7 @@ def run_soak(
     worst = -float("inf")
     for t, amount in arrivals:
         total += amount
-        worst = max(worst, total - (tpm + tpm / 60 * (t - t0)))
+        worst = max(worst, total - (tpm / 60 * BURST_S + tpm / 60 * (t - t0)))
     soak.over_budget = worst
     soak.first_to_last_s = arrivals[-1][0] - t0
     return soak
