@@ -21,6 +21,7 @@ import pytest
 
 import embedframe
 from embedframe import EmbedConfig, to_numpy, vector_dtype
+from embedframe._wire.limits import BURST_S
 from tests.support import API_KEY, DIM
 from tests.support.fakeserver import FakeServer, Fault, encoding, vector_for_text
 from tests.support.hookserver import HookedServer as TimedServer  # records arrival times
@@ -308,9 +309,9 @@ def test_api_errors_reach_the_client_as_themselves(client: Any, tserver: TimedSe
 
 
 def test_global_token_limit_holds_across_both_workers(client: Any, tserver: TimedServer) -> None:
-    """At the server, the 2-worker job's tokens never exceed one minute's budget plus its refill (as on one machine)."""
-    tpm = 6000  # after the first minute's budget, 100 tokens a second for the whole cluster
-    texts = texts_of(330, 20)  # 6,600 tokens: 600 over the budget, so at least 6 s of waiting
+    """At the server, the 2-worker job's tokens never run ahead of the budget's pace by more than the two shares' half-second bursts."""
+    tpm = 60_000  # 1,000 tokens a second for the whole cluster: two shares of 500
+    texts = texts_of(330, 20)  # 6,600 tokens: over 6 s of pacing
     ddf = dd.from_pandas(pd.DataFrame({"text": texts}), npartitions=6)
     cfg = cfg_for(
         tserver, tokens_per_minute=tpm, max_input_tokens=512, max_inputs_per_request=10, concurrency=4
@@ -328,9 +329,9 @@ def test_global_token_limit_holds_across_both_workers(client: Any, tserver: Time
     t0, total = got[0][0], 0
     for t, n in got:
         total += n
-        allowed = tpm + tpm / 60 * (t - t0 + 0.5)  # 0.5 s: from taking the budget to arriving
+        allowed = tpm / 60 * BURST_S + tpm / 60 * (t - t0 + 0.25)  # 0.25 s: from taking to arriving
         assert total <= allowed, f"{total} tokens arrived by t+{t - t0:.2f}s, more than {allowed:.0f}"
-    assert got[-1][0] - t0 >= 600 / 100 * 0.9, "the budget made the job wait"
+    assert got[-1][0] - t0 >= (6600 - 1000) / 1000 * 0.9, "the budget made the job wait"
 
 
 def test_a_429_pauses_every_worker(client: Any, tserver: TimedServer) -> None:
