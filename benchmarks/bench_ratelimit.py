@@ -53,11 +53,47 @@ API_KEY = "sk-bench-0000000000000000"
 TARGETS = {"given": (1.1, 0.01), "learned": (1.2, 0.02)}
 """Most time / ideal and most rejected share of tokens, per case."""
 
-WORDS = (
-    "data model vector search query table column index cluster shard token budget window "
-    "limit request answer server client batch cache stream worker schedule retry pause rate "
-    "minute second embed text short long frame parquet arrow python numpy pandas dask"
-).split()
+WORDS = [
+    "data",
+    "model",
+    "vector",
+    "search",
+    "query",
+    "table",
+    "column",
+    "index",
+    "cluster",
+    "shard",
+    "token",
+    "budget",
+    "window",
+    "limit",
+    "request",
+    "answer",
+    "server",
+    "client",
+    "batch",
+    "cache",
+    "stream",
+    "worker",
+    "schedule",
+    "retry",
+    "pause",
+    "rate",
+    "minute",
+    "second",
+    "embed",
+    "text",
+    "short",
+    "long",
+    "frame",
+    "parquet",
+    "arrow",
+    "python",
+    "numpy",
+    "pandas",
+    "dask",
+]
 
 
 @dataclass
