@@ -189,10 +189,20 @@ class RateLimiter:
     ``requests_per_minute`` / ``tokens_per_minute`` are the user's (either may be ``None``);
     a budget the user did not set is built from the server's ``x-ratelimit-*`` headers when
     it sends them. Used from asyncio (:meth:`acquire`) and from threads
-    (:meth:`acquire_blocking`) alike.
+    (:meth:`acquire_blocking`) alike. ``share`` is the part of what the server reports that
+    this limiter may use: ``1/N`` for each of N processes sending to one account (Dask).
     """
 
-    def __init__(self, requests_per_minute: int | None = None, tokens_per_minute: int | None = None) -> None:
+    def __init__(
+        self,
+        requests_per_minute: int | None = None,
+        tokens_per_minute: int | None = None,
+        *,
+        share: float = 1.0,
+    ) -> None:
+        if not 0 < share <= 1:
+            raise ValueError(f"share must be in (0, 1], got {share!r}")
+        self.share = share
         self.requests = TokenBucket(requests_per_minute) if requests_per_minute else None
         self.tokens = TokenBucket(tokens_per_minute) if tokens_per_minute else None
         self._given = {"requests": requests_per_minute, "tokens": tokens_per_minute}
@@ -262,8 +272,8 @@ class RateLimiter:
         """
         pause = None
         for kind in ("requests", "tokens"):
-            limit = _number(headers.get(f"x-ratelimit-limit-{kind}"))
-            remaining = _number(headers.get(f"x-ratelimit-remaining-{kind}"))
+            limit = _scaled(_number(headers.get(f"x-ratelimit-limit-{kind}")), self.share)
+            remaining = _scaled(_number(headers.get(f"x-ratelimit-remaining-{kind}")), self.share)
             reset = parse_duration(headers.get(f"x-ratelimit-reset-{kind}", "") or "")
             if limit is not None and limit > 0 and self._learn(kind, limit, remaining, reset):
                 continue
@@ -380,6 +390,10 @@ def limits_for(
             shared.gate or Gate(),
         )
     return found
+
+
+def _scaled(value: float | None, share: float) -> float | None:
+    return None if value is None else value * share
 
 
 def _number(text: str | None) -> float | None:

@@ -28,9 +28,10 @@ workers of the current ``distributed`` client when the graph is built). Each wor
 process keeps one share, as the engine's own limiter, for the whole job, across the
 partitions it runs (one at a time), and the engine paces every request by it. A
 ``distributed.Semaphore`` with ``workers`` leases lets at most that many processes embed at
-once, so a cluster that grows does not grow the budget. Every worker also lowers its
-budget to what the server's ``x-ratelimit-remaining-*`` headers say is left of the
-account. A 429 pauses every worker of the cluster (a pause published in a
+once, so a cluster that grows does not grow the budget. With no client-side limits the
+budget is what the server's ``x-ratelimit-*`` headers report, split the same way (each
+process paces itself at ``1/workers`` of it). Every worker also lowers its budget to its
+share of what the headers say is left of the account. A 429 pauses every worker of the cluster (a pause published in a
 ``distributed.Variable``, read by each worker every 0.2 s while it sends).
 
 The modules: ``_tasks`` (what runs on the workers: the engine, fitted to the graph),
@@ -140,7 +141,7 @@ def embed_column(
         dim=dim,
         dim_source=source,
         provenance=provenance,
-        cluster=Cluster.start(task_config, shares),
+        cluster=Cluster.start(task_config, shares, workers),
         model=str(resolved.model),
         backend=backend.description,
     )

@@ -37,8 +37,9 @@ _PAUSE_IDLE_S = 5.0
 class Cluster:
     """A job's shared state on the cluster, by name; pickled into the graph.
 
-    ``shares`` is how many equal shares ``requests_per_minute`` / ``tokens_per_minute``
-    were split into (0: no client-side limits). A ``distributed.Semaphore`` with ``shares``
+    ``shares`` is how many equal shares the job's budget is split into: the client-side
+    ``requests_per_minute`` / ``tokens_per_minute`` and what the server's headers report. A
+    ``distributed.Semaphore`` with ``shares``
     leases lets at most that many processes embed at once, however many workers or threads
     the cluster has, and a process runs one partition of the job at a time.
     """
@@ -53,12 +54,15 @@ class Cluster:
     cluster_pause: bool
 
     @classmethod
-    def start(cls, config: EmbedConfig, shares: int) -> Cluster:
-        """The state of a new job whose tasks run with ``config`` (rate limits already a share)."""
+    def start(cls, config: EmbedConfig, shares: int, workers: int | None = None) -> Cluster:
+        """The state of a new job whose tasks run with ``config`` (rate limits already a
+        share). With no client-side limits (``shares`` 0) the job still splits what the
+        server's ``x-ratelimit-*`` headers report among ``workers`` (default: the cluster's),
+        so N workers never each take the whole account's rate."""
         pause = f"embedframe-pause-{uuid.uuid4().hex}"
         return cls(
             name=f"embedframe-{uuid.uuid4().hex}",
-            shares=shares,
+            shares=shares or workers or cluster_workers() or 1,
             requests_per_minute=config.requests_per_minute,
             tokens_per_minute=config.tokens_per_minute,
             pause=pause,
@@ -67,16 +71,14 @@ class Cluster:
 
     @contextlib.contextmanager
     def sending(self) -> Iterator[None]:
-        """Within the job's pause and (if any) this process's share of its budget."""
+        """Within the job's pause and this process's share of its budget: the user's limits
+        (already divided), and ``1/shares`` of what the server reports it allows."""
         gate = _gate(self.pause, self.cluster_pause)
-        if not self.shares:
-            with shared_limits(gate=gate):
-                yield
-            return
         limiter = cast(
             RateLimiter,
             _once(
-                (self.name, "budget"), lambda: RateLimiter(self.requests_per_minute, self.tokens_per_minute)
+                (self.name, "budget"),
+                lambda: RateLimiter(self.requests_per_minute, self.tokens_per_minute, share=1 / self.shares),
             ),
         )
         with _process_lock(self.name):

@@ -23,7 +23,7 @@ import embedframe
 from embedframe import EmbedConfig, to_numpy, vector_dtype
 from embedframe._wire.limits import BURST_S
 from tests.support import API_KEY, DIM
-from tests.support.fakeserver import FakeServer, Fault, encoding, vector_for_text
+from tests.support.fakeserver import FakeServer, Fault, RateLimit, encoding, vector_for_text
 from tests.support.hookserver import HookedServer as TimedServer  # records arrival times
 
 dask = pytest.importorskip("dask")
@@ -332,6 +332,25 @@ def test_global_token_limit_holds_across_both_workers(client: Any, tserver: Time
         allowed = tpm / 60 * BURST_S + tpm / 60 * (t - t0 + 0.25)  # 0.25 s: from taking to arriving
         assert total <= allowed, f"{total} tokens arrived by t+{t - t0:.2f}s, more than {allowed:.0f}"
     assert got[-1][0] - t0 >= (6600 - 1000) / 1000 * 0.9, "the budget made the job wait"
+
+
+def test_limits_learned_from_the_server_are_split_among_workers(client: Any, tserver: TimedServer) -> None:
+    """With no client-side limits, two workers share the rate the server's headers report instead of each taking all of it."""
+    tserver.rate_limit = RateLimit(tokens_per_minute=120_000, window_s=1.0)  # 2,000 tokens a second
+    try:
+        texts = texts_of(600, 20)  # 12,000 tokens: 6 s at the server's rate
+        ddf = dd.from_pandas(pd.DataFrame({"text": texts}), npartitions=6)
+        cfg = cfg_for(tserver, max_input_tokens=512, max_inputs_per_request=10, concurrency=4)
+        with distributed.get_task_stream(client) as stream:
+            out = ddf.embed.column("text", config=cfg, vector_size=DIM).compute()
+    finally:
+        tserver.rate_limit = None
+    np.testing.assert_array_equal(
+        to_numpy(out["text_embedding"]), np.stack([vector_for_text(t, DIM) for t in texts])
+    )
+    assert len({t["worker"] for t in stream.data if "embed_texts" in t["key"][0]}) == 2
+    refused = [r for r in tserver.requests if r.status == 429]
+    assert len(refused) <= 1, f"{len(refused)} requests refused: the workers together went over the server's rate"
 
 
 def test_a_429_pauses_every_worker(client: Any, tserver: TimedServer) -> None:

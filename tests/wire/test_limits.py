@@ -246,6 +246,16 @@ def test_the_headers_build_the_buckets_when_the_user_gives_none(clock: Clock) ->
     assert limiter.learned == {"tokens": 150_000, "requests": 3000}
 
 
+def test_a_share_of_the_reported_limits_for_one_of_several_processes(clock: Clock) -> None:
+    """share=1/2 (one of two Dask workers) builds buckets at half the rate and half what is left."""
+    limiter = RateLimiter(share=0.5)
+    limiter.observe(openai_headers(150_000, 149_000, "400ms"))
+    assert limiter.tokens is not None and limiter.tokens.rate == 1250
+    assert limiter.learned == {"tokens": 75_000}
+    with pytest.raises(ValueError, match="share"):
+        RateLimiter(share=0)
+
+
 def test_a_server_window_shorter_than_the_burst_shrinks_it(clock: Clock) -> None:
     """A server holding half a second (remaining + reset x rate = 1250) gets a smaller burst, kept in hand."""
     limiter = RateLimiter()
