@@ -231,15 +231,18 @@ class EmbedConfig:
         object.__setattr__(new, "_set", getattr(self, "_set", frozenset()) | frozenset(changes))
         return new
 
-    def derive(self, **changes: Any) -> EmbedConfig:
+    def derive(self, *, validate: bool = True, **changes: Any) -> EmbedConfig:
         """A copy with values embedframe worked out itself (the backend's model, URL and
-        window, a worker's share of the budget): validated, but not recorded as set by the
-        user, and without reading the environment or normalising the URL again."""
+        window, a worker's share of the budget): not recorded as set by the user, and without
+        reading the environment or normalising the URL again. ``validate=False`` for a step
+        whose result a later ``derive`` validates (a job validates its options once at the
+        boundary and once more with what its backend found)."""
         check_option_names(changes)
         new = copy.copy(self)
         for name, value in changes.items():
             object.__setattr__(new, name, value)
-        new._validate()
+        if validate:
+            new._validate()
         return new
 
     @property

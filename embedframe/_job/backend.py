@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -82,7 +83,7 @@ def _server_backend(config: EmbedConfig, *, announce: bool) -> Backend:
         model = DEFAULT_MODEL if openai else pick_model(cfg, DEFAULT_MODEL)
         if model != DEFAULT_MODEL and announce:
             _announce(f"no model given; the server at {host} serves one model, {model!r}: using it")
-        cfg = cfg.derive(model=model)
+        cfg = cfg.derive(model=model, validate=False)  # validated with the rest below
     model = str(cfg.model)
     info = cfg.model_info
     tiktoken_model = info.tokenizer_kind == "tiktoken" or (openai and not info.known)
@@ -92,7 +93,7 @@ def _server_backend(config: EmbedConfig, *, announce: bool) -> Backend:
     specials = _special_tokens(tokenizer, info)
     server_window = facts.context - specials if facts.context else None
     window, source = _window(cfg, info, tokenizer, specials, server_window, facts, openai=openai)
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if cfg.encoding is None:
         changes["tokenizer"] = tokenizer
     if window is not None and cfg.max_input_tokens is None:
@@ -229,13 +230,13 @@ def _local_backend(config: EmbedConfig, *, announce: bool) -> Backend:
             "set OPENAI_API_KEY (or pass api_key=...), or pass base_url=..., or leave model unset "
             f"to use the local model {LOCAL_MODEL!r}"
         )
-    cfg = config.replace(model=LOCAL_MODEL, base_url=LOCAL_BASE_URL, **_local_defaults(config))
+    cfg = config.derive(model=LOCAL_MODEL, base_url=LOCAL_BASE_URL, validate=False, **_local_defaults(config))
     # The local model is just another model of the table; its tokenizer.json comes from
     # the package that ships its weights.
     tokenizer = _tokenizer(cfg, local_info, ServerFacts(), openai=False)
     specials = _special_tokens(tokenizer, local_info)
     window, source = _window(cfg, local_info, tokenizer, specials, None, ServerFacts(), openai=False)
-    changes: dict[str, object] = {} if cfg.encoding is not None else {"tokenizer": tokenizer}
+    changes: dict[str, Any] = {} if cfg.encoding is not None else {"tokenizer": tokenizer}
     if cfg.max_input_tokens is None:
         changes["max_input_tokens"] = window
     cfg = cfg.derive(**changes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from embedframe import ConfigError, EmbedConfig
@@ -149,3 +151,21 @@ def test_parts_each_stage_receives() -> None:
     assert 0 < cfg.retry.backoff(0) <= cfg.retry.wait_max
     assert (cfg.pacing.concurrency, cfg.pacing.tokens_per_minute) == (3, 1000)
     assert cfg.storage.key is None  # no cache
+
+
+def test_a_job_validates_its_options_once_plus_once_for_what_the_backend_found(server: Any) -> None:
+    """A job's options are validated at the boundary and once more after the backend fills in model and window."""
+    import embedframe
+    from tests.support import API_KEY
+
+    calls: list[int] = []
+    original = EmbedConfig._validate
+
+    def counting(self: EmbedConfig) -> None:
+        calls.append(1)
+        original(self)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(EmbedConfig, "_validate", counting)
+        embedframe.embed(["a", "b"], base_url=server.url, api_key=API_KEY, progress=False, cache=False)
+    assert len(calls) == 2
