@@ -16,7 +16,7 @@ from ._warn import warn
 from .config import EmbedConfig, resolve_config
 from .errors import InputError
 from .options import EmbedOptions, takes_options
-from .parquet import provenance_for
+from .provenance import PROVENANCE_ATTR, provenance_for
 from .vectors import from_numpy, output_name
 
 __all__ = [
@@ -30,8 +30,6 @@ __all__ = [
     "row_details",
 ]
 
-PROVENANCE_ATTR = "embedframe_provenance"
-"""``df.attrs`` key: per vector column, what made it (written to Parquet with the frame)."""
 
 Texts = pd.Series | Sequence[Any] | npt.NDArray[Any]
 

@@ -45,12 +45,13 @@ from ._storage.outputs import (
     write_manifest,
 )
 from ._wire.limits import shared_limits
-from .api import PROVENANCE_ATTR, aembed_column, output_name
+from .api import aembed_column, output_name
 from .config import EmbedConfig, resolve_config
 from .errors import InputError
 from .estimate import Estimate, estimate
 from .options import EmbedOptions, takes_options
 from .parquet import frame_to_table, read_provenance, write_table
+from .provenance import PROVENANCE_ATTR
 
 __all__ = [
     "FileStats",

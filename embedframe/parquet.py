@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +25,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ._version import __version__
-from .config import EmbedConfig
-from .errors import ConfigError, InputError, InputTypeError
-from .vectors import output_name
+from .errors import InputError, InputTypeError
+from .provenance import (
+    PROVENANCE_ATTR,
+    PROVENANCE_KEY,
+    attached_provenance,
+    provenance_by_column,
+    provenance_for,
+    provenance_json,
+    read_provenance,
+)
 
 __all__ = [
     "DEFAULT_COMPRESSION",
@@ -42,8 +47,6 @@ __all__ = [
     "write_table",
 ]
 
-PROVENANCE_KEY = b"embedframe"
-"""Key of the provenance JSON in the Parquet schema metadata."""
 DEFAULT_COMPRESSION = "zstd"
 """Codec for every column: with byte-stream-split, the smallest vector files for about pyarrow's CPU."""
 BYTE_STREAM_SPLIT = True
@@ -52,7 +55,6 @@ ROW_GROUP_BYTES = 64 << 20
 """Vector bytes per row group by default: several groups for parallel readers, bounded memory."""
 _READ_BATCH_BYTES = 8 << 20
 _READ_BUFFER = 1 << 20
-_SECRET_KEYS = frozenset({"api_key", "apikey", "authorization", "headers", "password", "token"})
 
 
 def is_vector_type(t: pa.DataType) -> bool:
@@ -222,7 +224,7 @@ def _metadata(
     if b"pandas" in out:
         out[b"pandas"] = _readable_pandas_metadata(out[b"pandas"], vectors)
     if provenance is not None:
-        out[PROVENANCE_KEY] = _provenance_json(provenance)
+        out[PROVENANCE_KEY] = provenance_json(provenance)
     return out
 
 
@@ -251,16 +253,6 @@ def _parses(dtype: object) -> bool:
     except (TypeError, ValueError, NotImplementedError):
         return False
     return True
-
-
-def _provenance_json(provenance: Mapping[str, Any]) -> bytes:
-    secret = sorted(str(k) for k in provenance if str(k).lower().replace("-", "_") in _SECRET_KEYS)
-    if secret:
-        raise ConfigError(f"provenance must not hold credentials; remove the key(s) {secret}")
-    try:
-        return json.dumps(dict(provenance), sort_keys=True, allow_nan=False).encode()
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"provenance must be JSON-serialisable: {err}") from err
 
 
 def _writer_options(
@@ -369,70 +361,6 @@ def text_hashes(texts: pd.Series) -> pd.Series:
 # ---------------------------------------------------------------------------------- provenance
 
 
-def attached_provenance(df: pd.DataFrame) -> dict[str, Any] | None:
-    """The provenance embedding attached to ``df.attrs`` for its vector columns still present."""
-    recorded = df.attrs.get("embedframe_provenance")
-    if not isinstance(recorded, Mapping):
-        return None
-    present = {str(c) for c in df.columns}
-    kept = {name: dict(p) for name, p in recorded.items() if name in present and isinstance(p, Mapping)}
-    if not kept:
-        return None
-    if len(kept) == 1:
-        return next(iter(kept.values()))
-    return {"vector_columns": kept}
-
-
-def provenance_for(
-    config: EmbedConfig,
-    *,
-    dimensions: int,
-    column: Hashable,
-    vector_column: Hashable | None = None,
-    model: str | None = None,
-    normalised: bool = True,
-) -> dict[str, Any]:
-    """What made the vectors: model, size, tokenizer and long-text settings, version, time.
-
-    ``column`` is the source text column, ``vector_column`` the vectors' (default
-    ``<column>_embedding``), ``model`` the model that answered (default ``config.model``).
-    Only the host of ``base_url`` is kept (``None`` when the config names no server yet);
-    no key, header or query string ever is.
-    """
-    return {
-        "model": model if model is not None else config.model,
-        "dimensions": int(dimensions),
-        "requested_dimensions": config.dimensions,
-        "encoding": config.tokenizer_name,
-        "tokenizer_sha256": config.tokenizer_sha256,
-        "max_input_tokens": config.input_limit,
-        "long_text": config.long_text,
-        "chunk_tokens": config.window,
-        "chunk_overlap": config.chunk_overlap,
-        "normalised": bool(normalised),
-        "embedframe_version": __version__,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "source_column": str(column),
-        "vector_column": str(vector_column if vector_column is not None else output_name(column)),
-        "base_url_host": config.public_host,
-    }
-
-
-def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The provenance stored in the file at ``path`` (only the footer is read); ``{}`` if none."""
-    metadata = pq.read_schema(os.path.expanduser(os.fspath(path))).metadata or {}
-    raw = metadata.get(PROVENANCE_KEY)
-    if raw is None:
-        return {}
-    try:
-        found = json.loads(raw)
-    except ValueError as err:
-        raise InputError(f"the provenance in {os.fspath(path)!r} is not valid JSON: {err}") from err
-    if not isinstance(found, dict):
-        raise InputError(f"the provenance in {os.fspath(path)!r} is not a JSON object")
-    return found
-
-
 # ---------------------------------------------------------------------------------------- read
 
 
@@ -455,30 +383,13 @@ def read_parquet(path: str | os.PathLike[str], *, columns: Sequence[str] | None 
         arrays = [table.column(name) for name in names]
     table = pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=schema.metadata))
     frame: pd.DataFrame = table.to_pandas(types_mapper=_vector_dtype)
-    if "embedframe_provenance" not in frame.attrs:  # a file written from Arrow, not from a frame
-        by_column = _provenance_by_column(
+    if PROVENANCE_ATTR not in frame.attrs:  # a file written from Arrow, not from a frame
+        by_column = provenance_by_column(
             schema.metadata, [f.name for i, f in enumerate(fields) if i in vectors]
         )
         if by_column:
-            frame.attrs["embedframe_provenance"] = by_column
+            frame.attrs[PROVENANCE_ATTR] = by_column
     return frame
-
-
-def _provenance_by_column(metadata: Mapping[bytes, bytes] | None, vectors: list[str]) -> dict[str, Any]:
-    """The footer's provenance per vector column, as ``df.attrs`` keeps it after embedding."""
-    try:
-        found = json.loads((metadata or {}).get(PROVENANCE_KEY, b"null"))
-    except ValueError:
-        return {}
-    if not isinstance(found, dict):
-        return {}
-    several = found.get("vector_columns")
-    if isinstance(several, dict):
-        return {k: v for k, v in several.items() if k in vectors and isinstance(v, dict)}
-    name = found.get("vector_column")
-    if name in vectors:
-        return {name: found}
-    return {vectors[0]: found} if len(vectors) == 1 and "model" in found else {}
 
 
 def _vector_dtype(t: pa.DataType) -> pd.ArrowDtype | None:

@@ -12,10 +12,11 @@ import pyarrow as pa
 
 from ._job.backend import LOCAL_BASE_URL
 from ._job.sync import run_sync
-from .api import PROVENANCE_ATTR, aembed
+from .api import aembed
 from .config import EmbedConfig, resolve_config
 from .errors import InputError
 from .options import EmbedOptions, takes_options
+from .provenance import PROVENANCE_ATTR
 from .vectors import to_numpy
 
 __all__ = ["asearch", "search", "vector_columns"]

@@ -181,7 +181,7 @@ async def assemble(files: JobFiles, config: EmbedConfig) -> pd.DataFrame:
         for row, reason in lost.items():
             status_col[row] = f"error: not embedded: {reason}"
         out[name] = pd.array(status_col, dtype="string")
-    from ..api import PROVENANCE_ATTR
+    from ..provenance import PROVENANCE_ATTR
 
     provenance = dict(out.attrs.get(PROVENANCE_ATTR, {}))
     record = dict(provenance.get(str(output), {}))

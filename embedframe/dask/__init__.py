@@ -51,12 +51,11 @@ from .. import api
 from .._core.plan import sendable
 from .._job.backend import resolve_backend
 from .._storage.cachestore import is_remote, local_path
-from ..api import PROVENANCE_ATTR
 from ..config import EmbedConfig, default_cache_dir, resolve_config
 from ..errors import ConfigError, InputError
 from ..estimate import Estimate
 from ..options import EmbedOptions, takes_options
-from ..parquet import attached_provenance, provenance_for
+from ..provenance import PROVENANCE_ATTR, attached_provenance, provenance_for
 from ..vectors import output_name
 from ._cluster import Cluster, share_limits
 from ._register import register, register_lazily

@@ -19,11 +19,11 @@ from .. import api
 from .._core.plan import Plan, sendable
 from .._job.backend import resolve_backend
 from .._job.engine import plan_for
-from ..api import PROVENANCE_ATTR
 from ..config import EmbedConfig
 from ..errors import VectorSizeError
 from ..estimate import Estimate, prices
 from ..estimate import estimate as _estimate
+from ..provenance import PROVENANCE_ATTR
 from ..vectors import from_numpy, vector_dtype
 from ._cluster import Cluster
 
