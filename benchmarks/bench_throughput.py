@@ -298,6 +298,18 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_steal_seconds() -> float:
+    """CPU seconds the hypervisor took from this VM's vCPUs (all of them), from /proc/stat:
+    time the client and the server wanted to run and could not, invisible to every CPU
+    count above."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return float("nan")
+    return (fields[7] if len(fields) > 7 else 0) / os.sysconf("SC_CLK_TCK")
+
+
 def _child(args: argparse.Namespace) -> int:
     """One measured run, in a fresh process: prints one JSON line."""
     import numpy as np
@@ -312,7 +324,7 @@ def _child(args: argparse.Namespace) -> int:
     texts = make_texts(args.all_rows)[:n]
     digest = texts_digest(texts)
     base_rss, base_peak = _rss_now(), _peak_rss()
-    busy0 = machine_busy_seconds()
+    busy0, steal0 = machine_busy_seconds(), machine_steal_seconds()
     cpu0 = _cpu()
     t0 = time.perf_counter()
     extra: dict[str, Any] = {}
@@ -328,6 +340,7 @@ def _child(args: argparse.Namespace) -> int:
         wall = time.perf_counter() - t0
         cpu = _cpu() - cpu0
         busy = machine_busy_seconds() - busy0
+        steal = machine_steal_seconds() - steal0
         if role == "cache-on":
             extra.update(_check_cache(n))
         if matrix.shape != (n, args.dim) or matrix.dtype != np.float32:
@@ -357,6 +370,7 @@ def _child(args: argparse.Namespace) -> int:
         wall = time.perf_counter() - t0
         cpu = _cpu() - cpu0
         busy = machine_busy_seconds() - busy0
+        steal = machine_steal_seconds() - steal0
         if len(vectors) != n or any(len(v) != args.dim for v in vectors):
             raise SystemExit(f"the SDK returned {len(vectors)} vectors, expected {n} of {args.dim}")
         extra["requests"] = requests
@@ -366,6 +380,7 @@ def _child(args: argparse.Namespace) -> int:
         wall, extra = _raw_client(url, texts, threads=8 if role == "raw8" else 1)
         cpu = _cpu() - cpu0
         busy = machine_busy_seconds() - busy0
+        steal = machine_steal_seconds() - steal0
         sample = None
     else:
         raise SystemExit(f"unknown role {role!r}")
@@ -381,6 +396,7 @@ def _child(args: argparse.Namespace) -> int:
                 "wall": wall,
                 "cpu": cpu,
                 "busy": busy,
+                "steal": steal,
                 "base_rss": base_rss,
                 "base_peak": base_peak,
                 "peak": _peak_rss(),
@@ -864,7 +880,8 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     print(
                         f"  run {k + 1}/{args.repeat} {role:<10} {r.wall:7.2f} s {r.rate:>9,.0f} rows/s  "
-                        f"cpu: client {r.cpu:.2f} s, server {r.server_cpu:.2f} s, others {r.other_cpu:.2f} s"
+                        f"cpu: client {r.cpu:.2f} s, server {r.server_cpu:.2f} s, others {r.other_cpu:.2f} s, "
+                        f"stolen {r.info.get('steal', float('nan')):.2f} s"
                         + (f"; peak {_mib(r.peak)} MiB" if role in ("sdk", *EMBEDFRAME_ROLES) else "")
                         + cached,
                         flush=True,
