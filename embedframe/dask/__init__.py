@@ -41,8 +41,10 @@ and ``_register`` (the accessors appear when ``dask.dataframe`` is imported).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Hashable, Mapping
+from pathlib import Path
 from typing import Any, Literal, Unpack, cast
 
 import pandas as pd
@@ -50,7 +52,7 @@ import pandas as pd
 from .. import api
 from .._core.plan import sendable
 from .._job.backend import resolve_backend
-from .._storage.cachestore import is_remote, local_path
+from .._storage.cachestore import is_remote, local_path, public_location
 from ..config import EmbedConfig, default_cache_dir, resolve_config
 from ..errors import ConfigError, InputError
 from ..estimate import Estimate
@@ -72,7 +74,15 @@ from ._tasks import (
     texts_to_embed,
     totals,
 )
-from ._write import prepare_local_dir, prepare_remote_dir, write_part
+from ._write import (
+    finished,
+    job_marker,
+    prepare_local_dir,
+    prepare_remote_dir,
+    remove_marker,
+    write_marker,
+    write_part,
+)
 from .accessor import DaskEmbedAccessor, DaskSeriesEmbedAccessor
 
 __all__ = [
@@ -85,6 +95,8 @@ __all__ = [
 ]
 
 Dedupe = Literal["job", "partition"]
+
+log = logging.getLogger("embedframe")
 
 _share_limits = share_limits
 """The per-task config and number of shares (kept under its old name for the tests)."""
@@ -132,6 +144,9 @@ def embed_column(
     provenance[str(name)] = provenance_for(
         resolved, dimensions=dim, column=column, vector_column=name, model=resolved.model
     )
+    # What the vectors were made from, as Dask names it (its token of the input column), so
+    # a rerun into the same directory can tell the same job from another.
+    provenance[str(name)]["dask_input"] = _tokenize(ddf[column])
     job = Job(
         config=task_config,
         column=column,
@@ -223,15 +238,25 @@ def to_parquet(
         raise ConfigError(f"storage_options must be a mapping, got {type(storage_options).__name__}")
     if is_remote(path):
         target = os.fspath(path).strip()
-        prepare_remote_dir(target, storage_options, overwrite)
     else:
         if storage_options:
             raise ConfigError("storage_options are for an fsspec URL (s3://...); the path here is local")
-        directory = local_path(path, what="to_parquet")
-        prepare_local_dir(directory, overwrite)
-        target = str(directory)
-    width = max(5, len(str(ddf.npartitions - 1)))
+        target = str(local_path(path, what="to_parquet"))
     provenance = attached_provenance(ddf._meta)
+    marker = job_marker(provenance, ddf.npartitions, {"text_hash_column": text_hash_column, **kwargs})
+    if not overwrite and (rows := finished(target, storage_options, marker)) is not None:
+        # The same job, finished: nothing to send or write (a scheduler's rerun).
+        log.info(
+            "%s already holds this job, finished (%d rows): nothing to do", public_location(target), rows
+        )
+        return _delayed(int)(rows) if not compute else None
+    if overwrite:
+        remove_marker(target, storage_options)
+    if is_remote(target):
+        prepare_remote_dir(target, storage_options, overwrite)
+    else:
+        prepare_local_dir(Path(target), overwrite)
+    width = max(5, len(str(ddf.npartitions - 1)))
     written = ddf.map_partitions(
         write_part,
         target,
@@ -243,7 +268,7 @@ def to_parquet(
         meta=pd.DataFrame({"rows": pd.Series([], dtype="int64")}),
         enforce_metadata=False,
     )
-    total = written["rows"].sum()
+    total = _delayed(write_marker)(written["rows"].sum(), target, dict(storage_options or {}), marker)
     if not compute:
         return total
     total.compute()
@@ -260,6 +285,12 @@ def _dask_dataframe() -> Any:
         raise ConfigError(f"embedframe.dask needs Dask: pip install 'dask[dataframe]' ({exc})") from exc
     register()
     return dd
+
+
+def _tokenize(collection: Any) -> str:
+    from dask.base import tokenize
+
+    return str(tokenize(collection))
 
 
 def _delayed(fn: Any) -> Any:

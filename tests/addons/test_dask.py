@@ -235,7 +235,7 @@ def test_to_parquet_writes_what_pandas_writes(client: Any, tserver: TimedServer,
     out = ddf.embed.column("text", config=cfg_for(tserver, max_input_tokens=128))
     target = tmp_path / "out"
     out.embed.to_parquet(target)
-    files = sorted(p.name for p in target.iterdir())
+    files = sorted(p.name for p in target.glob("*.parquet"))
     assert files == ["part.00000.parquet", "part.00001.parquet", "part.00002.parquet"]
 
     whole = out.compute()
@@ -263,9 +263,16 @@ def test_to_parquet_writes_what_pandas_writes(client: Any, tserver: TimedServer,
 
         assert duckdb.sql(f"select count(*) from read_parquet('{pattern}')").fetchall() == [(len(whole),)]
 
+    stamps = {f: (target / f).stat().st_mtime_ns for f in files}
+    sent = len(tserver.requests)
+    out.embed.to_parquet(target)  # the same job again (a scheduler's rerun): nothing to do
+    assert len(tserver.requests) == sent
+    assert {f: (target / f).stat().st_mtime_ns for f in files} == stamps
+    other = ddf.embed.column("text", config=cfg_for(tserver, max_input_tokens=64))
     with pytest.raises(embedframe.InputError, match="overwrite=True"):
-        out.embed.to_parquet(target)
-    out.embed.to_parquet(target, overwrite=True)
+        other.embed.to_parquet(target)  # another job into the same directory is refused
+    other.embed.to_parquet(target, overwrite=True)
+    assert embedframe.read_provenance(target / files[0])["max_input_tokens"] == 64
 
 
 def test_details_and_bad_rows_as_on_pandas(client: Any, tserver: TimedServer) -> None:
@@ -434,7 +441,7 @@ def test_to_parquet_on_s3_reads_back_equal(
     url = f"s3://{s3_server.new_bucket()}/out/"
     out.embed.to_parquet(url, storage_options=s3_server.options)
     fs = s3fs.S3FileSystem(**s3_server.options)
-    files = sorted(fs.ls(url, detail=False))
+    files = sorted(f for f in fs.ls(url, detail=False) if f.endswith(".parquet"))
     assert [f.rpartition("/")[2] for f in files] == [f"part.{i:05d}.parquet" for i in range(3)]
     for f in files:
         fs.get_file(f, str(tmp_path / f.rpartition("/")[2]))
@@ -449,7 +456,9 @@ def test_to_parquet_on_s3_reads_back_equal(
     )
     assert len(pd.read_parquet(url, storage_options=s3_server.options)) == len(whole)
 
+    out.embed.to_parquet(url, storage_options=s3_server.options)  # the same job again: nothing to do
     with pytest.raises(embedframe.InputError, match="overwrite=True"):
-        out.embed.to_parquet(url, storage_options=s3_server.options)
+        out.partitions[:2].embed.to_parquet(url, storage_options=s3_server.options)  # another job
     out.partitions[:2].embed.to_parquet(url, storage_options=s3_server.options, overwrite=True)
-    assert len(fs.ls(url, detail=False, refresh=True)) == 2  # the old parts went first
+    parts = [f for f in fs.ls(url, detail=False, refresh=True) if f.endswith(".parquet")]
+    assert len(parts) == 2  # the old parts went first
