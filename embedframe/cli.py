@@ -145,6 +145,11 @@ def _parser() -> argparse.ArgumentParser:
     embed.add_argument("--batch-rows", type=int, default=20_000, help="rows read and written at a time")
     embed.add_argument("--concurrency", type=int, help="requests in flight (default: 8)")
     embed.add_argument("--details", action="store_true", help="per-row tokens, chunks, truncation and status")
+    embed.add_argument(
+        "--drop-null-vectors",
+        action="store_true",
+        help="write only the rows that have a vector (LanceDB refuses null vectors)",
+    )
     embed.add_argument("--overwrite", action="store_true", help="replace an existing output")
     embed.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -176,6 +181,7 @@ def _fail(message: str, code: int) -> int:
 _FLAGS = {
     "overwrite": "--overwrite",
     "details": "--details",
+    "drop_null_vectors": "--drop-null-vectors",
     "file_encoding": "--encoding",
     "delimiter": "--delimiter",
     "dtype": "--dtype",
@@ -238,6 +244,7 @@ def _run_embed(args: argparse.Namespace) -> int:
         output=args.vector_column,
         batch_rows=args.batch_rows,
         details=args.details,
+        drop_null_vectors=args.drop_null_vectors,
         overwrite=args.overwrite,
         **_file_options(args),
         **options,

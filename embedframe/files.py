@@ -101,6 +101,7 @@ async def aembed_file(
     delimiter: str | None = None,
     dtype: Mapping[str, str] | None = None,
     details: bool = False,
+    drop_null_vectors: bool = False,
     overwrite: bool = False,
     on_part: Callable[[int, int], None] | None = None,
     config: EmbedConfig | None = None,
@@ -119,6 +120,8 @@ async def aembed_file(
     the output as it is) when the job had finished. The same job means the same input
     content, options and resolved server, model and tokenizer (:func:`job_identity`);
     another job into an existing output is refused unless ``overwrite=True``.
+    ``drop_null_vectors=True`` writes only the rows that have a vector (for consumers such
+    as LanceDB that refuse null vectors); the summary still counts the rows left out.
     ``on_part(part_number, rows)`` is called after each part is written.
     """
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
@@ -136,6 +139,8 @@ async def aembed_file(
     identity = job_identity(cfg, column=column, vector_column=vector_column, details=details)
     previous = stored_job(single, target, parts)
     signature = job_signature(identity, fingerprint(source, previous), batch_rows, kind, opts)
+    if drop_null_vectors:  # recorded only when on, so outputs written before it still match
+        signature["drop_null_vectors"] = True
     if not overwrite:
         done = _already_done(single, target, parts, previous, signature)
         if done is not None:
@@ -263,7 +268,11 @@ async def _embed_parts(
             stats.null_vectors += int(out[vector_column].isna().sum())
             if details:
                 out[column] = _writable_texts(out[column])
-            table = frame_to_table(out, provenance=out.attrs[PROVENANCE_ATTR][str(vector_column)])
+            table = frame_to_table(
+                out,
+                provenance=out.attrs[PROVENANCE_ATTR][str(vector_column)],
+                drop_null_vectors=bool(signature.get("drop_null_vectors")),
+            )
             table = _as_input_types(table, summary.schema, {str(column), str(vector_column)})
             table = table.replace_schema_metadata({**(table.schema.metadata or {}), JOB_KEY: job})
             write_table(table, part)
@@ -361,6 +370,7 @@ def embed_file(
     delimiter: str | None = None,
     dtype: Mapping[str, str] | None = None,
     details: bool = False,
+    drop_null_vectors: bool = False,
     overwrite: bool = False,
     on_part: Callable[[int, int], None] | None = None,
     config: EmbedConfig | None = None,
@@ -379,6 +389,7 @@ def embed_file(
             delimiter=delimiter,
             dtype=dtype,
             details=details,
+            drop_null_vectors=drop_null_vectors,
             overwrite=overwrite,
             on_part=on_part,
             config=config,

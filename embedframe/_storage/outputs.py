@@ -62,7 +62,7 @@ def job_identity(
         "server": "local" if local else cfg.public_endpoint,
         "api_version": cfg.api_version,
         "model": cfg.model,
-        "dimensions": cfg.dimensions or cfg.model_info.dimensions,  # the model's size when not given
+        "dimensions": cfg.expected_dimensions,  # the model's size when not given
         "tokenizer": cfg.tokenizer_name,
         "max_input_tokens": cfg.input_limit,
         "long_text": cfg.long_text,

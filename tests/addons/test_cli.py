@@ -96,6 +96,18 @@ def test_embed_writes_the_file_and_prints_a_summary(
     assert len(server.requests) == first + 1  # only the first cached run sent anything
 
 
+def test_embed_drop_null_vectors_writes_only_rows_with_a_vector(
+    tmp_path: Path, csv_input: Path, server: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--drop-null-vectors leaves the row without text out of the file (LanceDB refuses null vectors)."""
+    out = tmp_path / "out.parquet"
+    base = ["--base-url", server.url, "--api-key", API_KEY]
+    code, _, _ = cli(capsys, "embed", csv_input, "-c", "text", "-o", out, *base, "--drop-null-vectors")
+    back = read_parquet(out)
+    assert code == 0 and back["id"].tolist() == ["1", "2", "4", "5"]
+    assert back["text_embedding"].notna().all()
+
+
 def test_embed_as_a_real_subprocess(tmp_path: Path, server: FakeServer) -> None:
     """`python -m embedframe.cli embed` with OPENAI_API_KEY writes a folder of parts and prints the summary, not the key."""
     src = tmp_path / "in.jsonl"

@@ -190,6 +190,25 @@ def test_csv_text_that_looks_like_numbers_stays_text(
     assert same(m, expected(["42", "007", "3.5"]))
 
 
+def test_drop_null_vectors_writes_only_rows_with_a_vector_and_reruns_as_the_same_job(
+    tmp_path: Path, server: FakeServer, config: EmbedConfig
+) -> None:
+    """drop_null_vectors=True leaves out the rows with no text (for LanceDB); the summary counts them; a rerun sends nothing."""
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n1,alpha\n2,\n3,gamma\n4,   \n5,epsilon\n")
+    out = tmp_path / "out.parquet"
+    stats = embedframe.embed_file(src, out, column="text", batch_rows=2, drop_null_vectors=True, config=config)
+    back, m, valid = vectors_of(out)
+    assert back["id"].tolist() == ["1", "3", "5"] and valid.all()
+    assert same(m, expected(["alpha", "gamma", "epsilon"]))
+    assert stats.null_vectors == 2
+    sent = len(server.requests)
+    again = embedframe.embed_file(src, out, column="text", batch_rows=2, drop_null_vectors=True, config=config)
+    assert len(server.requests) == sent and again.already_done
+    with pytest.raises(InputError, match="overwrite"):  # keeping the null rows is another job
+        embedframe.embed_file(src, out, column="text", batch_rows=2, config=config)
+
+
 def test_csv_columns_given_types_are_converted(
     tmp_path: Path, server: FakeServer, config: EmbedConfig
 ) -> None:
