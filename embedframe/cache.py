@@ -1,5 +1,9 @@
 """A persistent, content-addressed store of embedding vectors, safe to share between processes.
 
+Longer than most modules: lookup, writing, indexing and compaction all work on the one
+shard layout described below; the shard file format and the writer thread already live in
+``_storage/shardfile.py`` and ``_storage/cachewriter.py``.
+
 Embedding work that was paid for is kept: a job looks its texts up before sending and hands
 each response's vectors, as they arrive, to a writer thread that commits them while sending
 goes on (``embedframe._storage.cachewriter``: grouped into one shard per write, bounded).

@@ -5,6 +5,11 @@ from a queue, send them through a :class:`~embedframe._wire.http.Sender`, fill t
 matrix and commit every answer to the cache. A request refused for its size is cut to
 the limit the server states (else halved) and that limit kept; with ``on_bad="mark"`` a
 request refused for its content is narrowed down to the piece the server refuses.
+What a refusal means is read by :mod:`embedframe._wire.refusals`.
+
+Longer than most modules: the worker loop, its reactions to each kind of refusal and its
+stop (on a failure or the caller's cancellation) share the queue and the piece matrix;
+split apart they would pass that state around.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -24,6 +28,16 @@ from .._core.memory import empty_matrix
 from .._core.pack import Batch, pack
 from .._core.plan import ERROR, Plan
 from .._wire.http import SIZE_FIX, SIZE_SOURCE, Sender, SendStats, make_client
+from .._wire.refusals import (
+    REQUESTED_TOKENS,
+    STATED_INPUT_TOKENS,
+    STATED_INPUTS,
+    STATED_TOKENS,
+    hinted,
+    input_too_long,
+    stated,
+    too_large,
+)
 from .._wire.transport import WireTransport, make_transport
 from ..config import EmbedConfig, uses_environment_proxy
 from ..errors import BadRequestError, EmbedFrameError, InputError, ResponseError, VectorSizeError
@@ -62,44 +76,6 @@ def mark_refused(plan: Plan, refused: dict[int, str]) -> None:
             for row in np.flatnonzero(plan.row_text == t).tolist():
                 plan.row_errors[row] = f"refused by the server: {refused[int(hit[0])]}"
                 plan.row_text[row] = ERROR
-
-
-_TOO_LARGE = re.compile(
-    r"max_tokens_per_request|too many (inputs|tokens)|batch size|batch too large|payload too large|"
-    r"request entity too large|maximum.*(inputs|batch)|at most \d+ (items|inputs)",
-    re.I,
-)
-_INPUT_TOO_LONG = re.compile(
-    r"context.length|must have less than (\d+) tokens|(?:input|prompt) is too (?:long|large)", re.I
-)
-_STATED_INPUTS = re.compile(
-    r"maximum allowed batch size (\d+)|max(?:imum)? number of inputs is (\d+)|at most (\d+) (?:items|inputs)",
-    re.I,
-)
-_STATED_TOKENS = re.compile(r"max(?:imum)? (\d+) tokens per request", re.I)
-_REQUESTED_TOKENS = re.compile(r"you requested (\d+) tokens|Given: (\d+)", re.I)
-_STATED_INPUT_TOKENS = re.compile(r"context length is (\d+)|must have less than (\d+) tokens", re.I)
-
-
-def _too_large(error: BadRequestError) -> bool:
-    """Whether the server refused the request for its size (split it), not its content."""
-    if _input_too_long(error):
-        return False
-    if error.status == 413:
-        return True
-    return bool(_TOO_LARGE.search(f"{error.code or ''} {error.message}"))
-
-
-def _input_too_long(error: BadRequestError) -> bool:
-    """Whether the server refused an input as over its context length: splitting the request
-    cannot help (servers count this per input), chunking the text can."""
-    return bool(_INPUT_TOO_LONG.search(error.message))
-
-
-def _stated(pattern: re.Pattern[str], message: str) -> int | None:
-    """The limit a server's message states (``... maximum allowed batch size 32``), if any."""
-    found = pattern.search(message)
-    return next((int(g) for g in found.groups() if g), None) if found else None
 
 
 class Sending:
@@ -182,8 +158,8 @@ class Sending:
     def _shrink(self, error: BadRequestError, batch: Batch) -> None:
         """The server refused ``batch`` as too large: send less per request from now on (the
         limit its message states, else half) and queue the batch again to be cut to it."""
-        inputs = _stated(_STATED_INPUTS, error.message)
-        tokens = _stated(_STATED_TOKENS, error.message)
+        inputs = stated(STATED_INPUTS, error.message)
+        tokens = stated(STATED_TOKENS, error.message)
         if inputs is not None and 0 < inputs < len(batch.pieces):
             self.max_inputs = min(self.max_inputs, inputs)
         elif tokens is not None and 0 < tokens < batch.tokens:
@@ -320,7 +296,7 @@ class Sending:
                 [self.plan.pieces[i] for i in ids], batch.tokens, lambda: self._rows(batch)
             )
         except BadRequestError as error:
-            if _too_large(error) and len(ids) > 1:
+            if too_large(error) and len(ids) > 1:
                 self._shrink(error, batch)
                 return None
             if self.on_bad == "mark" and error.status in (400, 413, 422):
@@ -329,15 +305,15 @@ class Sending:
                 else:
                     self.refused[ids[0]] = error.message
                 return None
-            if _input_too_long(error):
-                raise _hinted(
+            if input_too_long(error):
+                raise hinted(
                     error,
                     f"the server takes fewer tokens per input than max_input_tokens="
                     f"{self.config.input_limit}: pass max_input_tokens={self._working_limit(error, batch)} "
                     "so longer texts are chunked, or details=True to skip the rows it refuses",
                 ) from error
-            if not _too_large(error) and error.status in (400, 422):
-                raise _hinted(
+            if not too_large(error) and error.status in (400, 422):
+                raise hinted(
                     error,
                     f"the request held {len(ids)} input(s); pass details=True to find the rows the "
                     "server refuses, skip them and go on",
@@ -417,19 +393,19 @@ class Sending:
         """A ``max_input_tokens`` that would have worked, from the limit the server's message
         states, less what the server adds to a text's own tokens: the model's special tokens,
         or what its count of the longest input ("you requested N tokens") exceeds ours by."""
-        stated = _stated(_STATED_INPUT_TOKENS, error.message)
-        if stated is None:
+        limit = stated(STATED_INPUT_TOKENS, error.message)
+        if limit is None:
             return f"(a value below {self.config.input_limit})"
         specials = getattr(self.config.tokenizer, "special_tokens", None)
         if not isinstance(specials, int):
             specials = self.config.model_info.special_tokens
-        asked = _stated(_REQUESTED_TOKENS, error.message)
+        asked = stated(REQUESTED_TOKENS, error.message)
         tokenizer = self.config.tokenizer
         if asked is not None and hasattr(tokenizer, "encode_ordinary"):
             longest = self.plan.pieces[int(batch.pieces[int(np.argmax(self.bound[batch.pieces]))])]
             ours = len(tokenizer.encode_ordinary(longest))  # type: ignore[union-attr]
             specials = max(0, asked - ours) if asked >= ours else specials
-        return str(max(1, min(stated - specials, self.config.input_limit - 1)))
+        return str(max(1, min(limit - specials, self.config.input_limit - 1)))
 
     def _rows(self, batch: Batch) -> npt.NDArray[np.float32] | None:
         """The batch's rows of the piece matrix, to decode into, when they are one run."""
@@ -468,17 +444,6 @@ def _rows_of_pieces(plan: Plan, pieces: list[int]) -> list[int]:
         if np.isin(plan.ref_piece[plan.ref_start[t] : plan.ref_start[t + 1]], pieces).any()
     ]
     return np.flatnonzero(np.isin(plan.row_text, texts)).tolist()
-
-
-def _hinted(error: BadRequestError, hint: str) -> BadRequestError:
-    """``error`` again, its message followed by what to do about it."""
-    return type(error)(
-        f"{error.message} ({hint})",
-        status=error.status,
-        code=error.code,
-        type=error.type,
-        request_id=error.request_id,
-    )
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
