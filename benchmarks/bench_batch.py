@@ -27,21 +27,29 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import embedframe  # noqa: E402
-from embedframe import BatchOptions  # noqa: E402
-from tests.support import API_KEY  # noqa: E402
-from tests.support.fakebatch import batch_api  # noqa: E402
-from tests.support.fakeserver import FakeServer  # noqa: E402
+from embedframe import BatchOptions
+from tests.support import API_KEY
+from tests.support.fakebatch import batch_api
+from tests.support.fakeserver import FakeServer
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--dim", type=int, default=1536)
     args = parser.parse_args()
-    print(f"{platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; rows={args.rows:,} dim={args.dim}")
-    df = pd.DataFrame({"text": [f"review {i}: the product arrived on time and works well" for i in range(args.rows)]})
-    with FakeServer(dim=args.dim, api_key=API_KEY, cache_size=args.rows + 10) as server, tempfile.TemporaryDirectory() as tmp:
+    print(
+        f"{platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; rows={args.rows:,} dim={args.dim}"
+    )
+    df = pd.DataFrame(
+        {"text": [f"review {i}: the product arrived on time and works well" for i in range(args.rows)]}
+    )
+    with (
+        FakeServer(dim=args.dim, api_key=API_KEY, cache_size=args.rows + 10) as server,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         fake = batch_api(server)
         fake.validate_s = fake.run_s = fake.finalize_s = 0.0
         options = {"base_url": server.url, "api_key": API_KEY, "progress": False}
@@ -63,10 +71,16 @@ def main() -> None:
         assert status.state == "completed" and out["text_embedding"].notna().all()
 
     size = sum(p.bytes for p in state.parts)
-    print(f"batch files      {len(state.parts)} ({size / 1e6:,.1f} MB of request lines, {state.requests:,} requests)")
+    print(
+        f"batch files      {len(state.parts)} ({size / 1e6:,.1f} MB of request lines, {state.requests:,} requests)"
+    )
     print(f"online           {online:7.2f} s  {args.rows / online:>10,.0f} rows/s   (baseline)")
-    print(f"batch collect    {collect:7.2f} s  {args.rows / collect:>10,.0f} rows/s   {online / collect:5.2f}x the online rate")
-    print(f"cost at list price: online ${status.online_usd or 0:,.4f}, batch ${status.usd or 0:,.4f} ({status.tokens:,} tokens)")
+    print(
+        f"batch collect    {collect:7.2f} s  {args.rows / collect:>10,.0f} rows/s   {online / collect:5.2f}x the online rate"
+    )
+    print(
+        f"cost at list price: online ${status.online_usd or 0:,.4f}, batch ${status.usd or 0:,.4f} ({status.tokens:,} tokens)"
+    )
 
 
 if __name__ == "__main__":

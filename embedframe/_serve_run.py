@@ -16,11 +16,20 @@ from ._wire.urls import is_loopback
 from .config import SERVE_API_KEY_ENV, environment
 from .errors import ConfigError
 
-__all__ = ["API_KEY_ENV", "DEFAULT_MAX_BODY_BYTES", "DEFAULT_MAX_INPUTS", "add_serve_arguments", "main_serve", "run_serve", "serve"]
+__all__ = [
+    "API_KEY_ENV",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_INPUTS",
+    "add_serve_arguments",
+    "main_serve",
+    "run_serve",
+    "serve",
+]
 
 API_KEY_ENV = SERVE_API_KEY_ENV
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_INPUTS = 2048
+
 
 def serve(
     host: str = "127.0.0.1",
@@ -185,4 +194,3 @@ def main_serve(argv: Sequence[str] | None = None) -> int:
     )
     add_serve_arguments(parser)
     return run_serve(parser.parse_args(argv))
-

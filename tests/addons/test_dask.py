@@ -357,7 +357,9 @@ def test_limits_learned_from_the_server_are_split_among_workers(client: Any, tse
     )
     assert len({t["worker"] for t in stream.data if "embed_texts" in t["key"][0]}) == 2
     refused = [r for r in tserver.requests if r.status == 429]
-    assert len(refused) <= 1, f"{len(refused)} requests refused: the workers together went over the server's rate"
+    assert len(refused) <= 1, (
+        f"{len(refused)} requests refused: the workers together went over the server's rate"
+    )
 
 
 def test_a_429_pauses_every_worker(client: Any, tserver: TimedServer) -> None:

@@ -197,13 +197,17 @@ def test_drop_null_vectors_writes_only_rows_with_a_vector_and_reruns_as_the_same
     src = tmp_path / "in.csv"
     src.write_text("id,text\n1,alpha\n2,\n3,gamma\n4,   \n5,epsilon\n")
     out = tmp_path / "out.parquet"
-    stats = embedframe.embed_file(src, out, column="text", batch_rows=2, drop_null_vectors=True, config=config)
+    stats = embedframe.embed_file(
+        src, out, column="text", batch_rows=2, drop_null_vectors=True, config=config
+    )
     back, m, valid = vectors_of(out)
     assert back["id"].tolist() == ["1", "3", "5"] and valid.all()
     assert same(m, expected(["alpha", "gamma", "epsilon"]))
     assert stats.null_vectors == 2
     sent = len(server.requests)
-    again = embedframe.embed_file(src, out, column="text", batch_rows=2, drop_null_vectors=True, config=config)
+    again = embedframe.embed_file(
+        src, out, column="text", batch_rows=2, drop_null_vectors=True, config=config
+    )
     assert len(server.requests) == sent and again.already_done
     with pytest.raises(InputError, match="overwrite"):  # keeping the null rows is another job
         embedframe.embed_file(src, out, column="text", batch_rows=2, config=config)
@@ -702,7 +706,9 @@ def test_a_folder_of_parquet_files_with_clashing_types_is_refused_before_anythin
     folder.mkdir()
     pd.DataFrame({"code": [1, 2], "text": ["a", "b"]}).to_parquet(folder / "a.parquet")
     pd.DataFrame({"code": ["x"], "text": ["c"]}).to_parquet(folder / "b.parquet")
-    with pytest.raises(InputError, match=r"b\.parquet.*does not fit.*code \((large_)?string here, int64 before\)"):
+    with pytest.raises(
+        InputError, match=r"b\.parquet.*does not fit.*code \((large_)?string here, int64 before\)"
+    ):
         embedframe.embed_file(folder, tmp_path / "out.parquet", column="text", config=config)
     assert server.requests == []
     pd.DataFrame({"code": [None], "text": ["c"]}).to_parquet(folder / "b.parquet")  # all-null: fits
