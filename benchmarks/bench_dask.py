@@ -101,6 +101,7 @@ def run(
         base_url=server.url,
         api_key=API_KEY,
         model=MODEL,
+        tokenizer="cl100k_base",  # the fake server's (a model off the table is counted in bytes)
         max_inputs_per_request=args.per_request,
         concurrency=args.concurrency,
         cache=cache,
