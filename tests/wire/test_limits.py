@@ -400,6 +400,13 @@ def test_fake_server_request_bucket_and_long_windows() -> None:
 # --------------------------------------------------------- limits measured at the server
 
 
+ARRIVAL_JITTER_S = 0.25
+"""Lateness an arrival stamp may carry: the server runs in the test's process (one GIL) and
+stamps a request once its body is read; on a loaded 2-core CI machine the first requests of a
+job (new connections) were stamped ~0.15 s late, bunching them with the next ones. Without
+pacing every request of these jobs arrives within a few milliseconds, far above the bound."""
+
+
 def cumulative_ok(points: list[tuple[float, int]], budget: float, per_second: float, slack: float) -> None:
     """At every arrival, what arrived so far is within the budget plus its refill since the first."""
     t0 = points[0][0]
@@ -426,7 +433,7 @@ def test_tokens_per_minute_is_paced_at_the_server(config: EmbedConfig) -> None:
     points = [(t, rec.total_tokens) for t, rec in got]
     assert sum(p[1] for p in points) == 3000
     assert max(p[1] for p in points) <= 250, "one request holds at most a quarter second's tokens"
-    cumulative_ok(points, 500, 1000, slack=0.1)
+    cumulative_ok(points, 500, 1000, slack=ARRIVAL_JITTER_S)
     assert got[-1][0] - got[0][0] >= (3000 - 500 - 250) / 1000 * 0.9, "the budget made the job wait"
     assert out.attrs["embedframe"]["tokens_sent"] == 3000
 
@@ -446,7 +453,7 @@ def test_requests_per_minute_is_paced_at_the_server(config: EmbedConfig) -> None
         got = arrivals(srv)
     np.testing.assert_array_equal(to_numpy(out), expected(texts))
     assert len(got) == 30
-    cumulative_ok([(t, 1) for t, _ in got], 5, 10, slack=0.1)
+    cumulative_ok([(t, 1) for t, _ in got], 5, 10, slack=ARRIVAL_JITTER_S)
     assert got[-1][0] - got[0][0] >= (30 - 5) / 10 * 0.9
 
 
@@ -604,5 +611,5 @@ def test_a_file_job_shares_one_budget_across_its_batches(config: EmbedConfig, tm
         got = arrivals(srv)
     points = [(t, rec.total_tokens) for t, rec in got]
     assert sum(p[1] for p in points) == 3300
-    cumulative_ok(points, 500, 1000, slack=0.1)  # not a fresh burst per batch
+    cumulative_ok(points, 500, 1000, slack=ARRIVAL_JITTER_S)  # not a fresh burst per batch
     assert got[-1][0] - got[0][0] >= (3300 - 500 - 100) / 1000 * 0.9
