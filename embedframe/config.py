@@ -151,7 +151,8 @@ class EmbedConfig:
 
     max_inputs_per_request: int = 2048
     """Most inputs in one request (OpenAI allows 2048; a server that takes fewer is learned
-    from its refusal)."""
+    from its refusal). Left unset, a request also asks for at most 4 MiB of vectors (682
+    inputs at 1536-d) when the vector size is known beforehand."""
     max_tokens_per_request: int = 300_000
     """Most tokens summed over one request (OpenAI allows 300,000)."""
     concurrency: int = 8

@@ -11,6 +11,7 @@ import pytest
 
 import embedframe
 from embedframe import EmbedConfig
+from tests.support import API_KEY
 from tests.support.fakeserver import FakeServer, encoding
 
 LIMIT = 40  # max_input_tokens in these tests, so that long texts are short to write
@@ -96,6 +97,22 @@ def test_requests_and_tokens_match_what_a_real_run_sends(
         assert est.requests > 1
     assert sum(r.total_tokens for r in server.requests) == est.tokens == out.attrs["embedframe"]["tokens"]
     assert len(server.ok_inputs()) == est.pieces
+
+
+def test_requests_at_the_default_size_hold_4_mib_of_vectors_and_are_estimated_so() -> None:
+    """1,000 texts at 1536-d go in requests of at most 682 inputs (4 MiB of vectors), as estimated;
+    max_inputs_per_request=2048, set by the user, makes them larger."""
+    texts = pd.Series([f"answer size {i}" for i in range(1000)])
+    with FakeServer(dim=1536, api_key=API_KEY) as srv:
+        cfg = EmbedConfig(base_url=srv.url, api_key=API_KEY, model="text-embedding-3-small", progress=False)
+        est = embedframe.estimate(texts, config=cfg, cache=False)
+        out = embedframe.embed(texts, config=cfg, cache=False)
+        sizes = [len(r.inputs) for r in srv.requests]
+        assert sizes[0] + sizes[1] == 682 and sizes[2] == 318  # the first request is cut for the probe
+        assert est.requests == len(sizes) == out.attrs["embedframe"]["requests"]
+        srv.reset()
+        embedframe.embed(texts, config=cfg, cache=False, max_inputs_per_request=2048)
+        assert max(len(r.inputs) for r in srv.requests) > 682
 
 
 def test_cache_hits_after_a_real_run(server: FakeServer, config: EmbedConfig) -> None:

@@ -19,7 +19,7 @@ import pytest
 import embedframe
 from embedframe import EmbedConfig, QuotaExceededError, RateLimitError, to_numpy
 from embedframe._core.retry import parse_duration
-from embedframe._job.engine import request_limits
+from embedframe._job.engine import ANSWER_BYTES, request_limits
 from embedframe._wire import limits as _limits
 from embedframe._wire.limits import BURST_S, PROBE_TOKENS, RateLimiter, TokenBucket, paced_request_tokens
 from tests.support import DIM
@@ -181,6 +181,26 @@ def test_request_limits_pace_requests_or_probe_the_server(config: EmbedConfig) -
     assert (paced.max_tokens, paced.first_tokens) == (625, None)
     learning = request_limits(config)
     assert (learning.max_tokens, learning.first_tokens) == (config.max_tokens_per_request, PROBE_TOKENS)
+
+
+@pytest.mark.parametrize(
+    ("options", "max_inputs"),
+    [
+        ({"model": "text-embedding-3-small"}, 682),  # 1536-d: 682 x 6 KiB of vectors <= 4 MiB
+        ({"model": "text-embedding-3-large"}, 341),  # 3072-d
+        ({"model": "text-embedding-3-large", "dimensions": 256}, 2048),  # small vectors: the API's 2048
+        ({"model": "text-embedding-3-small", "max_inputs_per_request": 2048}, 2048),  # the user's choice wins
+        ({"model": "text-embedding-3-small", "max_inputs_per_request": 100}, 100),
+        ({"model": "some-model-off-the-table"}, 2048),  # size unknown before the first answer
+    ],
+)
+def test_request_limits_keep_each_answer_to_answer_bytes(
+    config: EmbedConfig, options: dict[str, object], max_inputs: int
+) -> None:
+    """Unless the user sets max_inputs_per_request, a request asks for at most ANSWER_BYTES of vectors."""
+    limits = request_limits(config.replace(**options))
+    assert limits.max_inputs == max_inputs
+    assert ANSWER_BYTES == 4 << 20
 
 
 # ------------------------------------------------------------ the server's headers
