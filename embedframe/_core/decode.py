@@ -235,7 +235,6 @@ def _decode_base64_fast(
     vectors = out if usable and out is not None else np.empty((n, d), dtype=np.float32)
     if not _decode_values(raw_bytes, starts, width, pad, order, vectors):
         return None
-    _check_finite(vectors)
     return Decoded(vectors, _usage(doc))
 
 
@@ -275,18 +274,24 @@ def _decode_values(
             return False
         where: slice | npt.NDArray[np.int64] = slice(a, b) if in_order else order[a:b]
         if tails is None:
-            target[where] = block.reshape(b - a, main_bytes)
+            rows_out = block.reshape(b - a, main_bytes)
         else:
             rows_out = np.empty((b - a, main_bytes + tail_bytes), dtype=np.uint8)
             rows_out[:, :main_bytes] = block.reshape(b - a, main_bytes)
             rows_out[:, main_bytes:] = tail.reshape(b - a, 3)[:, :tail_bytes]
-            target[where] = rows_out
+        # checked while the block is in the CPU's cache: a pass over the whole matrix
+        # afterwards reads it all back from memory (a tenth of the decoding's time)
+        _check_finite(rows_out.view("<f4"), order[a:b])
+        target[where] = rows_out
     return True
 
 
-def _check_finite(vectors: npt.NDArray[np.float32]) -> None:
+def _check_finite(vectors: npt.NDArray[np.float32], inputs: npt.NDArray[np.int64] | None = None) -> None:
+    """Refuse NaN and infinity; ``inputs`` are the input indexes of ``vectors``' rows."""
     if not np.isfinite(vectors).all():
         bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+        if inputs is not None:
+            bad = inputs[bad]
         raise ResponseError(f"the response holds NaN or infinite values (input(s) {bad[:5].tolist()})")
 
 

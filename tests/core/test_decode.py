@@ -95,6 +95,27 @@ def test_fast_path_equals_plain_json(indent: int | None, shuffled: bool) -> None
     assert np.array_equal(fast.vectors, m)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_fast_path_names_the_input_of_a_non_finite_vector(bad: float, shuffled: bool) -> None:
+    """A NaN or infinity in one of 700 base64 vectors (two decoding blocks) is refused, naming its index."""
+    from embedframe._core.decode import _decode_base64_fast
+
+    rng = np.random.default_rng(5)
+    m = rng.standard_normal((700, 1536)).astype(np.float32)
+    m[613, 1000] = bad
+    order = rng.permutation(700) if shuffled else np.arange(700)
+    items = [{"object": "embedding", "index": int(i), "embedding": b64(m[i])} for i in order]
+    raw = json.dumps({"object": "list", "data": items, "model": "m"}, separators=(",", ":")).encode()
+    with pytest.raises(ResponseError, match=r"NaN or infinite values \(input\(s\) \[613\]\)"):
+        _decode_base64_fast(raw, 700, None)
+    m[613, 1000] = 0.5
+    items = [{"object": "embedding", "index": int(i), "embedding": b64(m[i])} for i in order]
+    raw = json.dumps({"object": "list", "data": items, "model": "m"}, separators=(",", ":")).encode()
+    got = _decode_base64_fast(raw, 700, None)
+    assert got is not None and np.array_equal(got.vectors, m)
+
+
 def test_escaped_slashes_fall_back_to_json() -> None:
     """A server escaping '/' as '\\/' in base64 still decodes correctly (through plain JSON)."""
     v = np.array([-1.5226130485534668, 1.0, 2.0], dtype=np.float32)
