@@ -3,10 +3,11 @@
 Measured reason (``benchmarks/bench_throughput.py``, 100,000 texts, 1536-d, 2 vCPUs): with
 each answer written, fsynced and renamed by the worker that received it before it sent its
 next request, the cache cost half the job's speed (~35,000 rows/s against ~60,000 with
-``cache=False``); with this writer the job's event loop spends no time on the disk. Here a worker hands its answer over (the keys and a view of the rows of
-the job's result matrix, no copy) and goes on sending; one thread writes what has arrived
-since its last write as one shard (a group commit: the slower the disk, the more answers
-each shard and its single fsync carry).
+``cache=False``); with this writer the job's event loop spends no time on the disk. Here
+a worker hands its answer over (the keys and a view of the rows of the job's result matrix,
+no copy) and goes on sending; one thread writes what has arrived as one shard (a group
+commit: when answers come fast it waits up to :data:`LINGER_S` for :data:`GROUP_BYTES` of
+them, and the slower the disk, the more answers each shard and its single fsync carry).
 
 What a kill costs: an answer is on disk once its shard is renamed into place; SIGKILL
 loses the requests in flight and the answers handed over but not yet written. Those are
@@ -27,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -47,6 +49,16 @@ IDLE_S = 1.0
 """How long the writer thread waits for a next answer before it ends (a job closes it at once)."""
 SHARD_BYTES = 64 << 20
 """Vector bytes one shard takes at most (an object-store shard is built in memory)."""
+GROUP_BYTES = 16 << 20
+"""Vector bytes the thread waits for before it writes a shard (unless :data:`LINGER_S`
+passes, a worker is held back, or the job closes): each shard costs a file, two fsyncs
+and a rename, and answers of 4 MiB one shard each made a job's cache writes a third
+dearer (``benchmarks/bench_throughput.py``)."""
+LINGER_S = 0.1
+"""How long the oldest waiting answer waits for others to share its shard."""
+FAST_S = 0.02
+"""Answers arriving closer together than this (on average) are worth waiting for: from a
+slower server each is written as it comes, so a kill loses no more than before."""
 
 
 class CacheWriter:
@@ -66,12 +78,14 @@ class CacheWriter:
         max_waiting: int = 8,
         max_pending_bytes: int = PENDING_BYTES,
         max_shard_bytes: int = SHARD_BYTES,
+        group_bytes: int = GROUP_BYTES,
     ) -> None:
         self.cache = cache
         self.keys = keys
         self.max_waiting = max(1, max_waiting)
         self.max_pending_bytes = max_pending_bytes
         self.max_shard_bytes = max_shard_bytes
+        self.group_bytes = min(group_bytes, max_pending_bytes, max_shard_bytes)
         self.rows_written = 0
         self.shards_written = 0
         self._queue: deque[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]] = deque()
@@ -80,6 +94,9 @@ class CacheWriter:
         self._pending = 0
         """Their vector bytes."""
         self._cond = threading.Condition()
+        self._last: float | None = None
+        self._gap: float | None = None
+        """Seconds between answers handed over, a moving average."""
         self._thread: threading.Thread | None = None
         self._futures: list[asyncio.Future[None]] = []
         self._error: BaseException | None = None
@@ -96,6 +113,11 @@ class CacheWriter:
         with self._cond:
             if self._error is not None:
                 return  # the cache failed: the job goes on without it (warned by room/aclose)
+            now = time.monotonic()
+            if self._last is not None:
+                gap = now - self._last
+                self._gap = gap if self._gap is None else (self._gap + gap) / 2
+            self._last = now
             self._queue.append((ids, vectors))
             self._waiting += 1
             self._pending += vectors.nbytes
@@ -171,6 +193,11 @@ class CacheWriter:
                 CacheWarning,
             )
 
+    def _group_ready(self) -> bool:
+        """Whether to write the next shard now: enough waits, a worker is held back, or the
+        job is closing (lock held)."""
+        return self._closed or self._pending >= self.group_bytes or not self._has_room()
+
     def _keys_of(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
         return self.keys(ids) if callable(self.keys) else self.keys[ids]
 
@@ -194,6 +221,9 @@ class CacheWriter:
                     self._thread = None
                     self._wake()
                     return
+                if self._gap is not None and self._gap < FAST_S:
+                    # A group commit: answers come fast, wait a little for more to share the shard.
+                    self._cond.wait_for(self._group_ready, timeout=LINGER_S)
                 taken = self._take()
             try:
                 parts = [(self._keys_of(ids), vectors) for ids, vectors in taken]

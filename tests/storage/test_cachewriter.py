@@ -78,6 +78,40 @@ def test_answers_that_wait_are_written_together_from_views_of_the_matrix(tmp_pat
     assert fresh.shard_count() == 2
 
 
+def test_answers_arriving_together_share_one_shard(tmp_path: Path) -> None:
+    """Answers handed over within LINGER_S of each other go into one shard (a group commit), not one shard each."""
+    keys, matrix = job(50)
+    writer = CacheWriter(VectorCache(tmp_path / "c"), keys)
+
+    async def run() -> None:
+        for lo in range(0, 50, 10):
+            writer.submit(np.arange(lo, lo + 10), matrix[lo : lo + 10])
+        await writer.aclose()
+
+    asyncio.run(run())
+    assert writer.shards_written == 1 and writer.rows_written == 50
+    found, got = VectorCache(tmp_path / "c").get(keys)
+    assert found.all() and got is not None and np.array_equal(got, matrix)
+
+
+def test_a_lone_answer_is_written_without_waiting_for_the_job_to_close(tmp_path: Path) -> None:
+    """Less than GROUP_BYTES waiting is still written once LINGER_S has passed: a kill after that loses nothing."""
+    keys, matrix = job(10)
+    writer = CacheWriter(VectorCache(tmp_path / "c"), keys)
+
+    async def run() -> None:
+        writer.submit(np.arange(10), matrix)
+        deadline = time.monotonic() + 30
+        while writer.rows_written < 10 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert writer.rows_written == 10, "written while the job is still open"
+        found, _ = VectorCache(tmp_path / "c").get(keys)
+        assert found.all()
+        await writer.aclose()
+
+    asyncio.run(run())
+
+
 def test_scattered_answers_are_stored_under_their_own_keys(tmp_path: Path) -> None:
     """An answer for pieces that are not one run (ids out of order) stores each vector under its piece's key."""
     keys, matrix = job(12)
