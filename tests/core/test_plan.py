@@ -98,3 +98,56 @@ def test_special_token_text_is_plain_text() -> None:
     """Special-token strings plan like any other text."""
     p = plan(["<|endoftext|>", "<|fim_prefix|> x"])
     assert p.pieces == ["<|endoftext|>", "<|fim_prefix|> x"]
+
+
+class _Counted:
+    """A tokenizer that counts in batches (``count``), recording what each path was asked."""
+
+    def __init__(self, inner: Any, batch: bool) -> None:
+        self.inner, self.name = inner, "counted"
+        self.batches: list[int] = []
+        self.one_by_one = 0
+        if batch:
+            self.count = self._count
+
+    def _count(self, texts: list[str]) -> list[int]:
+        self.batches.append(len(texts))
+        return [len(self.inner.encode_ordinary(t)) for t in texts]
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        self.one_by_one += 1
+        return self.inner.encode_ordinary(text)
+
+    def decode_with_offsets(self, tokens: list[int]) -> tuple[str, list[int]]:
+        return self.inner.decode_with_offsets(tokens)
+
+
+def test_counts_come_in_one_batch_and_make_the_same_plan() -> None:
+    """A tokenizer with count() is asked once for every text that needs counting; only texts over the limit are tokenized one by one; the plan is the same."""
+    values = [f"text number {i} " * (1 + i % 7) for i in range(60)] + [
+        "long " * 400,
+        None,
+        "",
+        "text number 0 ",
+    ]
+    plans, calls = [], []
+    for batch in (True, False):
+        tok = _Counted(get_tokenizer("cl100k_base"), batch)
+        arr = np.array(values, dtype=object)
+        plans.append(make_plan(arr, list(range(len(values))), tok, limit=100, window=100, byte_bound=False))
+        calls.append(tok.one_by_one)
+        assert tok.batches == ([61] if batch else [])  # 61 distinct texts, counted at once
+    assert calls[0] < 10 < 60 < calls[1]  # only the long text (and its chunks) one by one
+    with_batch, one_by_one = plans
+    assert with_batch.pieces == one_by_one.pieces
+    for field in (
+        "piece_bound",
+        "piece_exact",
+        "text_tokens",
+        "ref_start",
+        "ref_piece",
+        "ref_tokens",
+        "ref_span",
+        "row_text",
+    ):
+        np.testing.assert_array_equal(getattr(with_batch, field), getattr(one_by_one, field), err_msg=field)
