@@ -189,6 +189,7 @@ class Sender:
                             self.stats.usage_missing += 1
                         else:
                             self.stats.usage_tokens += decoded.prompt_tokens
+                        self.limiter.used(tokens, decoded.prompt_tokens)
                         if self._recycle is not None and isinstance(body, bytearray):
                             self._recycle(body)  # the vectors are copies: nothing refers to it now
                         return decoded

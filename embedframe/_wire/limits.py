@@ -12,7 +12,8 @@ When the user sets no ``tokens_per_minute``, the budget is learned from the serv
 ``x-ratelimit-limit-*`` / ``-remaining-*`` / ``-reset-*`` headers: the job's first request
 is small (:data:`PROBE_TOKENS`) and goes alone, and the buckets are built from its answer.
 Every answer's ``remaining`` lowers a bucket that believes it has more (another client
-may share the account); a 429 halves the burst a bucket allows, never its rate.
+may share the account); a 429 halves the burst a bucket allows, never its rate. A request
+counted by an upper bound (UTF-8 bytes) gets back what the server's ``usage`` did not count.
 
 Why not a library: the bucket must be one state for asyncio tasks and for threads (a Dask
 worker keeps one across the partitions it runs, each on its own event loop), take amounts
@@ -172,6 +173,14 @@ class TokenBucket:
             if excess > 0:
                 self._level -= excess
 
+    def give_back(self, amount: float) -> None:
+        """Return ``amount`` taken but not used (the bucket never holds more than its capacity)."""
+        if amount <= 0:
+            return
+        with self._lock:
+            self._advance(time.monotonic())
+            self._level = min(self.capacity, self._level + amount)
+
     def resize(self, per_minute: float | None = None, capacity: float | None = None) -> None:
         """A new rate and/or capacity (the level never more than the capacity)."""
         with self._lock:
@@ -323,6 +332,16 @@ class RateLimiter:
             else:
                 self.tokens = bucket
         return True
+
+    def used(self, taken: int, counted: int | None) -> None:
+        """A request took ``taken`` tokens of budget and the server counted ``counted``
+        (its ``usage``): give back the difference when ``taken`` was an upper bound (UTF-8
+        bytes where the model's tokenizer is unknown: ~4x the tokens of English text), so the
+        job runs at the budget's real pace. A count below an eighth of the bound is not
+        believed (servers that report 0, or their own idea of usage)."""
+        if self.tokens is None or counted is None or not taken // 8 <= counted < taken:
+            return
+        self.tokens.give_back(taken - counted)
 
     def refused(self) -> None:
         """The server said 429: its window is shorter than the burst we allowed. Halve the

@@ -477,6 +477,48 @@ def test_requests_per_minute_is_paced_at_the_server(config: EmbedConfig) -> None
     assert got[-1][0] - got[0][0] >= (30 - 5) / 10 * 0.9
 
 
+def test_a_budget_counted_in_bytes_runs_at_the_pace_of_the_tokens_the_server_counted(
+    config: EmbedConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A model whose tokenizer is unknown is counted in UTF-8 bytes (~5x its tokens here); what
+    the server's usage did not count is given back, so the job keeps the budget's real pace."""
+    texts = texts_of(60, 50)  # 3000 tokens as the server counts them (cl100k)
+    nbytes = sum(len(t.encode()) + 1 for t in texts)
+    assert nbytes > 4 * 3000
+    with HookedServer(dim=DIM) as srv:
+        out = embedframe.embed(
+            texts,
+            config=config.replace(base_url=srv.url, model="acme-embedder-v1"),
+            tokens_per_minute=60_000,
+            max_input_tokens=512,
+        )
+        got = arrivals(srv)
+    np.testing.assert_array_equal(to_numpy(out), expected(texts))
+    assert "counting UTF-8 bytes" in caplog.text
+    points = [(t, rec.total_tokens) for t, rec in got]
+    assert sum(n for _, n in points) == 3000
+    cumulative_ok(points, 500, 1000, slack=ARRIVAL_JITTER_S)  # the real tokens keep within the budget
+    span = got[-1][0] - got[0][0]
+    assert span >= (3000 - 500 - 250) / 1000 * 0.9, "still paced"
+    assert span < (nbytes - 500) / 1000 / 2, "paced by the tokens counted, not by the bytes"
+
+
+def test_tokens_given_back_never_exceed_what_was_taken_or_an_unbelievable_usage() -> None:
+    """used(): the difference is given back for a plausible usage only, and a bucket never holds more than its capacity."""
+    limiter = RateLimiter(None, 60_000)
+    bucket = limiter.tokens
+    assert bucket is not None
+    bucket.reserve(500)  # empty
+    limiter.used(400, 100)
+    assert 299 <= bucket.level <= 310
+    for taken, counted in ((400, 0), (400, 49), (400, None), (400, 400), (400, 900)):
+        before = bucket.level
+        limiter.used(taken, counted)
+        assert bucket.level - before < 5  # nothing given back (only the refill)
+    limiter.used(10_000, 9_000)
+    assert bucket.level <= bucket.capacity
+
+
 def test_a_job_learns_its_budget_from_the_headers(config: EmbedConfig) -> None:
     """No client limits, a server enforcing 60,000 TPM over 1 s: a small probe alone, then paced requests, no 429."""
     texts = texts_of(80, 50)  # 4000 tokens: 4 s at the server's rate
