@@ -41,6 +41,8 @@ and ``_register`` (the accessors appear when ``dask.dataframe`` is imported).
 
 from __future__ import annotations
 
+import collections
+import functools
 import logging
 import os
 from collections.abc import Hashable, Mapping
@@ -75,11 +77,14 @@ from ._tasks import (
     totals,
 )
 from ._write import (
+    WRITTEN_META,
     finished,
+    inputs_of,
     job_marker,
     prepare_local_dir,
     prepare_remote_dir,
     remove_marker,
+    series_digest,
     write_marker,
     write_part,
 )
@@ -146,7 +151,9 @@ def embed_column(
     )
     # What the vectors were made from, as Dask names it (its token of the input column), so
     # a rerun into the same directory can tell the same job from another.
-    provenance[str(name)]["dask_input"] = _tokenize(ddf[column])
+    token = _tokenize(ddf[column])
+    provenance[str(name)]["dask_input"] = token
+    _remember_input(token, ddf[column])
     job = Job(
         config=task_config,
         column=column,
@@ -244,7 +251,8 @@ def to_parquet(
         target = str(local_path(path, what="to_parquet"))
     provenance = attached_provenance(ddf._meta)
     marker = job_marker(provenance, ddf.npartitions, {"text_hash_column": text_hash_column, **kwargs})
-    if not overwrite and (rows := finished(target, storage_options, marker)) is not None:
+    content = functools.partial(_input_content, provenance, ddf.npartitions)
+    if not overwrite and (rows := finished(target, storage_options, marker, content)) is not None:
         # The same job, finished: nothing to send or write (a scheduler's rerun).
         log.info(
             "%s already holds this job, finished (%d rows): nothing to do", public_location(target), rows
@@ -265,10 +273,10 @@ def to_parquet(
         text_hash_column,
         kwargs,
         dict(storage_options or {}),
-        meta=pd.DataFrame({"rows": pd.Series([], dtype="int64")}),
+        meta=WRITTEN_META,
         enforce_metadata=False,
     )
-    total = _delayed(write_marker)(written["rows"].sum(), target, dict(storage_options or {}), marker)
+    total = _delayed(write_marker)(written, target, dict(storage_options or {}), marker)
     if not compute:
         return total
     total.compute()
@@ -285,6 +293,31 @@ def _dask_dataframe() -> Any:
         raise ConfigError(f"embedframe.dask needs Dask: pip install 'dask[dataframe]' ({exc})") from exc
     register()
     return dd
+
+
+_INPUTS: collections.OrderedDict[str, Any] = collections.OrderedDict()
+"""The input columns of the jobs this process built, by Dask token (the latest few)."""
+_INPUTS_KEPT = 32
+
+
+def _remember_input(token: str, series: Any) -> None:
+    _INPUTS[token] = series
+    _INPUTS.move_to_end(token)
+    while len(_INPUTS) > _INPUTS_KEPT:
+        _INPUTS.popitem(last=False)
+
+
+def _input_content(provenance: Mapping[str, Any] | None, parts: int) -> list[str] | None:
+    """The digest of each partition of the texts a frame's vectors were made from, read now
+    (no request is sent); ``None`` when that input is not known to this process, or is
+    several columns."""
+    inputs = inputs_of(provenance)
+    series = _INPUTS.get(inputs[0][1]) if len(inputs) == 1 else None
+    if series is None or series.npartitions != parts:
+        return None
+    digests = series.map_partitions(lambda s: pd.Series([series_digest(s)]), meta=(None, object))
+    (found,) = _compute(digests)
+    return [str(d) for d in found]
 
 
 def _tokenize(collection: Any) -> str:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
 import tempfile
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,15 @@ from ..parquet import write_parquet
 
 __all__ = [
     "MARKER",
+    "WRITTEN_META",
     "finished",
+    "inputs_of",
     "job_marker",
     "prepare_local_dir",
     "prepare_remote_dir",
     "remove_marker",
+    "series_digest",
+    "text_columns",
     "write_marker",
     "write_part",
 ]
@@ -81,10 +86,16 @@ def write_part(
 ) -> pd.DataFrame:
     number = 0 if partition_info is None else int(partition_info["number"])
     name = f"part.{number:0{width}d}.parquet"
+    written = pd.DataFrame(
+        {
+            "rows": pd.Series([len(part)], dtype="int64"),
+            "digest": [_frame_digest(part, text_columns(provenance))],
+        }
+    )
     if not is_remote(directory):
         path = Path(directory) / name
         write_parquet(part, path, provenance=provenance, text_hash_column=text_hash_column, **kwargs)
-        return pd.DataFrame({"rows": [len(part)]}, dtype="int64")
+        return written
     # An object store: write the file here, then store it as one whole object (a PUT, or a
     # multipart upload that appears only when complete), so a reader never sees half a part.
     fs, root = url_filesystem(directory, storage_options, what="to_parquet")
@@ -92,7 +103,41 @@ def write_part(
         local = Path(scratch) / name
         write_parquet(part, local, provenance=provenance, text_hash_column=text_hash_column, **kwargs)
         fs.put_file(str(local), f"{root}/{name}")
-    return pd.DataFrame({"rows": [len(part)]}, dtype="int64")
+    return written
+
+
+WRITTEN_META = pd.DataFrame({"rows": pd.Series([], dtype="int64"), "digest": pd.Series([], dtype=object)})
+"""What :func:`write_part` returns for each partition: its rows, and its texts' digest."""
+
+
+def inputs_of(provenance: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """``(text column, Dask token of the input column)`` of each vector column's provenance."""
+    if not provenance:
+        return []
+    entries = provenance.get("vector_columns")
+    found = list(entries.values()) if isinstance(entries, Mapping) else [provenance]
+    return [
+        (str(e["source_column"]), str(e["dask_input"]))
+        for e in found
+        if isinstance(e, Mapping) and "source_column" in e and "dask_input" in e
+    ]
+
+
+def text_columns(provenance: Mapping[str, Any] | None) -> list[str]:
+    """The text columns the vectors were made from, sorted, each once."""
+    return sorted({column for column, _ in inputs_of(provenance)})
+
+
+def series_digest(series: pd.Series) -> str:
+    """What a partition's text column holds, index included, as a hex digest (the same
+    values, index and order give the same digest in any process)."""
+    hashed = pd.util.hash_pandas_object(series, index=True).to_numpy()
+    return hashlib.sha256(len(hashed).to_bytes(8, "big") + hashed.tobytes()).hexdigest()
+
+
+def _frame_digest(part: pd.DataFrame, columns: list[str]) -> str:
+    by_name = {str(c): c for c in part.columns}
+    return ",".join(series_digest(part[by_name[c]]) for c in columns if c in by_name)
 
 
 # ------------------------------------------------------------------ rerunning a finished job
@@ -117,34 +162,66 @@ def job_marker(
     return {"identity": strip(dict(provenance or {})), "parts": parts, "options": strip(dict(options))}
 
 
-def finished(target: str, storage_options: Mapping[str, Any] | None, marker: Mapping[str, Any]) -> int | None:
+def finished(
+    target: str,
+    storage_options: Mapping[str, Any] | None,
+    marker: Mapping[str, Any],
+    content: Callable[[], list[str] | None] | None = None,
+) -> int | None:
     """The rows written when ``target`` already holds this same job, finished (every part
     there); ``None`` when it holds no finished job. Another job's output raises, naming what
-    differs."""
+    differs.
+
+    Dask's token of an input read from files changes with their modification times. When
+    only that token differs, ``content()`` (the digests of the input's partitions, read now;
+    ``None`` when it cannot tell) decides: the same texts are the same job (a touched or
+    re-downloaded input), and the marker is brought up to date.
+    """
     fs, root = _filesystem(target, storage_options)
     try:
         with fs.open(f"{root}/{MARKER}", "rb") as f:
             found = json.loads(f.read())
     except (FileNotFoundError, ValueError):
         return None
-    if found.get("job") != json.loads(json.dumps(marker, default=str)):
-        changed = _changes(found.get("job", {}), json.loads(json.dumps(marker, default=str)))
-        raise InputError(
-            f"{public_location(target)!r} holds the output of another job ({', '.join(changed)} differ); "
-            "pass overwrite=True to replace it, or write to another directory"
+    wanted = json.loads(json.dumps(marker, default=str))
+    if found.get("job") != wanted:
+        changed = _changes(found.get("job", {}), wanted)
+        same_texts = (
+            content is not None
+            and all(c.rpartition(".")[2] == "dask_input" for c in changed)
+            and found.get("content") is not None
+            and content() == found["content"]
         )
+        if not same_texts:
+            raise InputError(
+                f"{public_location(target)!r} holds the output of another job ({', '.join(changed)} "
+                "differ); pass overwrite=True to replace it, or write to another directory"
+            )
     width = max(5, len(str(int(marker["parts"]) - 1)))
     names = {f"part.{i:0{width}d}.parquet" for i in range(int(marker["parts"]))}
     present = {str(p).rstrip("/").rpartition("/")[2] for p in fs.ls(root, detail=False)}
-    return int(found["rows"]) if names <= present else None
+    if not names <= present:
+        return None
+    if found.get("job") != wanted:
+        _store_marker(fs, root, target, {**found, "job": wanted})
+    return int(found["rows"])
 
 
 def write_marker(
-    rows: int, target: str, storage_options: Mapping[str, Any] | None, marker: Mapping[str, Any]
+    written: pd.DataFrame, target: str, storage_options: Mapping[str, Any] | None, marker: Mapping[str, Any]
 ) -> int:
-    """Record that ``target`` holds this job, finished (after every part is written)."""
+    """Record that ``target`` holds this job, finished (after every part is written):
+    ``written`` is what :func:`write_part` returned for each partition, in order. The rows."""
     fs, root = _filesystem(target, storage_options)
-    body = json.dumps({"job": marker, "rows": int(rows)}, default=str, sort_keys=True).encode()
+    rows = int(written["rows"].sum())
+    _store_marker(
+        fs, root, target, {"job": marker, "rows": rows, "content": [str(d) for d in written["digest"]]}
+    )
+    return rows
+
+
+def _store_marker(fs: Any, root: str, target: str, record: Mapping[str, Any]) -> None:
+    body = json.dumps(record, default=str, sort_keys=True).encode()
     if is_remote(target):
         with fs.open(f"{root}/{MARKER}", "wb") as f:  # one PUT: appears whole or not at all
             f.write(body)
@@ -152,7 +229,6 @@ def write_marker(
         tmp = Path(root) / f".{MARKER}.tmp"
         tmp.write_bytes(body)
         os.replace(tmp, Path(root) / MARKER)
-    return int(rows)
 
 
 def remove_marker(target: str, storage_options: Mapping[str, Any] | None) -> None:
@@ -162,16 +238,20 @@ def remove_marker(target: str, storage_options: Mapping[str, Any] | None) -> Non
         fs.rm_file(f"{root}/{MARKER}")
 
 
-def _changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
-    keys = sorted(set(old) | set(new), key=str)
+def _changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The dotted keys whose values differ (``["the job"]`` if none can be named)."""
+    return _differing(old, new, "") or ["the job"]
+
+
+def _differing(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str) -> list[str]:
     out: list[str] = []
-    for k in keys:
+    for k in sorted(set(old) | set(new), key=str):
         a, b = old.get(k), new.get(k)
         if isinstance(a, Mapping) and isinstance(b, Mapping):
-            out += _changes(a, b, f"{prefix}{k}.")
+            out += _differing(a, b, f"{prefix}{k}.")
         elif a != b:
             out.append(f"{prefix}{k}")
-    return out or ["the job"]
+    return out
 
 
 def _filesystem(target: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -273,6 +274,45 @@ def test_to_parquet_writes_what_pandas_writes(client: Any, tserver: TimedServer,
         other.embed.to_parquet(target)  # another job into the same directory is refused
     other.embed.to_parquet(target, overwrite=True)
     assert embedframe.read_provenance(target / files[0])["max_input_tokens"] == 64
+
+
+def test_a_touched_input_is_the_same_job_and_new_texts_are_refused_before_sending(
+    client: Any, tserver: TimedServer, tmp_path: Path
+) -> None:
+    """to_parquet again after the input file was touched (new mtime, same texts): the same
+    finished job, nothing sent or rewritten; other texts under that name: refused, nothing sent."""
+    from embedframe.provenance import attached_provenance
+
+    source, target = tmp_path / "in.parquet", tmp_path / "out"
+    pd.DataFrame({"text": [f"touched text {i}" for i in range(300)]}).to_parquet(source)
+    cfg = cfg_for(tserver)
+
+    def job() -> Any:
+        return dd.read_parquet(source).embed.column("text", config=cfg, vector_size=DIM)
+
+    first = job()
+    first.embed.to_parquet(target)
+    files = sorted(target.glob("part.*.parquet"))
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+    sent = len(tserver.requests)
+    assert sent > 0
+
+    later = time.time() + 5
+    os.utime(source, (later, later))
+    touched = job()
+    token = attached_provenance(touched._meta)["dask_input"]
+    assert token != attached_provenance(first._meta)["dask_input"], "Dask's token follows the mtime"
+    touched.embed.to_parquet(target)  # a scheduler's rerun after a re-download
+    assert len(tserver.requests) == sent
+    assert {f: f.stat().st_mtime_ns for f in files} == stamps
+    marker = json.loads((target / "_embedframe_job.json").read_text())
+    assert marker["job"]["identity"]["dask_input"] == token  # the next rerun needs no reading
+
+    pd.DataFrame({"text": [f"other text {i}" for i in range(300)]}).to_parquet(source)
+    with pytest.raises(embedframe.InputError, match=r"another job \(identity.dask_input differ\)"):
+        job().embed.to_parquet(target)
+    assert len(tserver.requests) == sent  # refused before any partition was embedded
+    assert {f: f.stat().st_mtime_ns for f in files} == stamps
 
 
 def test_details_and_bad_rows_as_on_pandas(client: Any, tserver: TimedServer) -> None:
