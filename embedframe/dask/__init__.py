@@ -85,8 +85,10 @@ from ._write import (
     prepare_remote_dir,
     remove_marker,
     series_digest,
+    unfinished,
     write_marker,
     write_part,
+    write_started,
 )
 from .accessor import DaskEmbedAccessor, DaskSeriesEmbedAccessor
 
@@ -258,12 +260,18 @@ def to_parquet(
             "%s already holds this job, finished (%d rows): nothing to do", public_location(target), rows
         )
         return _delayed(int)(rows) if not compute else None
+    if not overwrite and unfinished(target, storage_options, marker):
+        # The same job, stopped before it finished: its parts are written again (the
+        # vector cache spares what was paid), no overwrite=True needed for a retry.
+        log.info("%s holds this job, unfinished: writing its parts again", public_location(target))
+        overwrite = True
     if overwrite:
         remove_marker(target, storage_options)
     if is_remote(target):
         prepare_remote_dir(target, storage_options, overwrite)
     else:
         prepare_local_dir(Path(target), overwrite)
+    write_started(target, storage_options, marker)
     width = max(5, len(str(ddf.npartitions - 1)))
     written = ddf.map_partitions(
         write_part,

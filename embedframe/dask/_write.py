@@ -29,8 +29,10 @@ __all__ = [
     "remove_marker",
     "series_digest",
     "text_columns",
+    "unfinished",
     "write_marker",
     "write_part",
+    "write_started",
 ]
 
 _PART_FILE = re.compile(r"part\.[0-9]+\.parquet")
@@ -143,7 +145,8 @@ def _frame_digest(part: pd.DataFrame, columns: list[str]) -> str:
 # ------------------------------------------------------------------ rerunning a finished job
 
 MARKER = "_embedframe_job.json"
-"""Written beside the part files once every part is written: what job made them."""
+"""Beside the part files: what job writes them (before the first part), then what job
+made them (once every part is written)."""
 _NOT_IDENTITY = ("created_at", "embedframe_version")
 
 
@@ -178,10 +181,8 @@ def finished(
     re-downloaded input), and the marker is brought up to date.
     """
     fs, root = _filesystem(target, storage_options)
-    try:
-        with fs.open(f"{root}/{MARKER}", "rb") as f:
-            found = json.loads(f.read())
-    except (FileNotFoundError, ValueError):
+    found = _read_marker(target, storage_options)
+    if found is None:
         return None
     wanted = json.loads(json.dumps(marker, default=str))
     if found.get("job") != wanted:
@@ -197,6 +198,8 @@ def finished(
                 f"{public_location(target)!r} holds the output of another job ({', '.join(changed)} "
                 "differ); pass overwrite=True to replace it, or write to another directory"
             )
+    if "rows" not in found:
+        return None  # started, never finished: see unfinished()
     width = max(5, len(str(int(marker["parts"]) - 1)))
     names = {f"part.{i:0{width}d}.parquet" for i in range(int(marker["parts"]))}
     present = {str(p).rstrip("/").rpartition("/")[2] for p in fs.ls(root, detail=False)}
@@ -205,6 +208,30 @@ def finished(
     if found.get("job") != wanted:
         _store_marker(fs, root, target, {**found, "job": wanted})
     return int(found["rows"])
+
+
+def unfinished(target: str, storage_options: Mapping[str, Any] | None, marker: Mapping[str, Any]) -> bool:
+    """Whether ``target`` holds this same job, started and never finished (a crash, a killed
+    scheduler task): its parts may be written again without ``overwrite=True``."""
+    found = _read_marker(target, storage_options)
+    wanted = json.loads(json.dumps(marker, default=str))
+    return found is not None and "rows" not in found and found.get("job") == wanted
+
+
+def write_started(target: str, storage_options: Mapping[str, Any] | None, marker: Mapping[str, Any]) -> None:
+    """Record that ``target`` is being written by this job (before any part is)."""
+    fs, root = _filesystem(target, storage_options)
+    _store_marker(fs, root, target, {"job": marker, "state": "started"})
+
+
+def _read_marker(target: str, storage_options: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    fs, root = _filesystem(target, storage_options)
+    try:
+        with fs.open(f"{root}/{MARKER}", "rb") as f:
+            found = json.loads(f.read())
+    except (FileNotFoundError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def write_marker(

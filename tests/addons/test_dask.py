@@ -315,6 +315,42 @@ def test_a_touched_input_is_the_same_job_and_new_texts_are_refused_before_sendin
     assert {f: f.stat().st_mtime_ns for f in files} == stamps
 
 
+def test_an_unfinished_output_of_the_same_job_is_resumed_by_running_it_again(
+    tserver: TimedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that stopped after its parts and before its record (a crash) is finished by running
+    it again, without overwrite=True and without paying twice; another job's unfinished output is refused."""
+    target, elsewhere = tmp_path / "out", tmp_path / "other"
+
+    def crash(*args: Any, **kwargs: Any) -> int:
+        raise RuntimeError("killed before the job was recorded as finished")
+
+    # In this process, where the crash is patched in (and no P2P shuffle, which needs the cluster).
+    with dask.config.set({"scheduler": "sync", "dataframe.shuffle.method": "tasks"}):
+        pdf = frame(n=300, distinct=300, seed=13)
+        ddf = dd.from_pandas(pdf, npartitions=3, sort=False)
+        out = ddf.embed.column("text", config=cfg_for(tserver, max_input_tokens=128), vector_size=DIM)
+        other = ddf.embed.column("text", config=cfg_for(tserver, max_input_tokens=64), vector_size=DIM)
+        with monkeypatch.context() as patched:
+            patched.setattr(edask, "write_marker", crash)
+            for frame_, where in ((out, target), (other, elsewhere)):
+                with pytest.raises(RuntimeError, match="killed"):
+                    frame_.embed.to_parquet(where)
+        assert len(list(target.glob("part.*.parquet"))) == 3
+        assert json.loads((target / "_embedframe_job.json").read_text())["state"] == "started"
+        sent = len(tserver.requests)
+
+        out.embed.to_parquet(target)  # the scheduler's retry
+        assert len(tserver.requests) == sent  # every vector from the cache
+        back = pd.concat([embedframe.read_parquet(f) for f in sorted(target.glob("part.*.parquet"))])
+        whole = out.compute()  # from the cache too
+        assert len(tserver.requests) == sent and back.index.equals(whole.index)
+        np.testing.assert_array_equal(to_numpy(back["text_embedding"]), to_numpy(whole["text_embedding"]))
+        assert "rows" in json.loads((target / "_embedframe_job.json").read_text())
+        with pytest.raises(embedframe.InputError, match="another job"):
+            out.embed.to_parquet(elsewhere)  # another job's unfinished parts are not ours to replace
+
+
 def test_details_and_bad_rows_as_on_pandas(client: Any, tserver: TimedServer) -> None:
     """details=True gives pandas' per-row columns; a non-string value raises InputTypeError before any request."""
     pdf = frame(n=400, distinct=100, seed=9)
