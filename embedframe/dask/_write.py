@@ -133,7 +133,10 @@ def text_columns(provenance: Mapping[str, Any] | None) -> list[str]:
 def series_digest(series: pd.Series) -> str:
     """What a partition's text column holds, index included, as a hex digest (the same
     values, index and order give the same digest in any process)."""
-    hashed = pd.util.hash_pandas_object(series, index=True).to_numpy()
+    try:
+        hashed = pd.util.hash_pandas_object(series, index=True).to_numpy()
+    except TypeError:  # unhashable values (a list, a dict) kept as bad rows with details=True
+        hashed = pd.util.hash_pandas_object(series.map(repr), index=True).to_numpy()
     return hashlib.sha256(len(hashed).to_bytes(8, "big") + hashed.tobytes()).hexdigest()
 
 

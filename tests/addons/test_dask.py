@@ -158,6 +158,20 @@ def test_rate_limits_are_split_into_shares() -> None:
     )
 
 
+def test_a_partition_digest_follows_its_texts_and_index_and_takes_any_value() -> None:
+    """The digest a finished to_parquet records: the same for the same texts and index (object or
+    Arrow strings), different for another text or index, and defined for unhashable bad rows."""
+    from embedframe.dask._write import series_digest
+
+    texts = ["a", None, "c"]
+    same = series_digest(pd.Series(texts, dtype=object))
+    assert series_digest(pd.Series(texts, dtype="string[pyarrow]")) == same
+    assert series_digest(pd.Series(["a", None, "d"], dtype=object)) != same
+    assert series_digest(pd.Series(texts, dtype=object, index=[1, 2, 3])) != same
+    odd = pd.Series(["a", ["not", "text"], {"k": 1}], dtype=object)
+    assert series_digest(odd) == series_digest(odd.copy()) != same
+
+
 def test_cache_location_is_a_path_or_an_fsspec_url(tmp_path: Path) -> None:
     """A file:// URL becomes a local path, an object-store URL travels as it is, an unknown scheme is refused."""
     cfg = edask._job_config(None, {"base_url": "http://127.0.0.1:9/v1", "cache": (tmp_path / "c").as_uri()})
