@@ -27,6 +27,7 @@ import numpy.typing as npt
 from .._core.memory import empty_matrix
 from .._core.pack import Batch, pack
 from .._core.plan import ERROR, Plan
+from .._core.tokenizer import token_counts
 from .._wire.http import SIZE_FIX, SIZE_SOURCE, Sender, SendStats, make_client
 from .._wire.refusals import (
     REQUESTED_TOKENS,
@@ -335,13 +336,8 @@ class Sending:
         window = self.server_window
         if window is None or not len(batch.pieces) or int(self.bound[batch.pieces].max()) <= window:
             return np.zeros(0, dtype=np.int64)
-        tokenizer = self.config.tokenizer
-        counts = {}
-        for pid in batch.pieces[self.bound[batch.pieces] > window].tolist():
-            exact = bool(self.plan.piece_exact[pid]) or not hasattr(tokenizer, "encode_ordinary")
-            n = int(self.bound[pid]) if exact else len(tokenizer.encode_ordinary(self.plan.pieces[pid]))  # type: ignore[union-attr]
-            if n > window:
-                counts[pid] = n
+        longer = batch.pieces[self.bound[batch.pieces] > window].tolist()
+        counts = {pid: n for pid, n in zip(longer, self._tokens(longer), strict=True) if n > window}
         if not counts:
             return np.zeros(0, dtype=np.int64)
         message = (
@@ -355,6 +351,19 @@ class Sending:
         for pid in counts:
             self.refused[pid] = message
         return np.fromiter(counts, dtype=np.int64, count=len(counts))
+
+    def _tokens(self, pieces: list[int]) -> list[int]:
+        """Each piece's tokens: its bound where that is exact (or nothing can count), else
+        counted now, in one batch."""
+        tokenizer = self.config.tokenizer
+        counts = [int(self.bound[p]) for p in pieces]
+        if not hasattr(tokenizer, "encode_ordinary"):
+            return counts
+        rest = [i for i, p in enumerate(pieces) if not self.plan.piece_exact[p]]
+        counted = token_counts(tokenizer, [self.plan.pieces[pieces[i]] for i in rest])  # type: ignore[arg-type]
+        for i, n in zip(rest, counted, strict=True):
+            counts[i] = n
+        return counts
 
     def _check_usage(self, batch: Batch, prompt_tokens: int | None) -> None:
         """A server that counts the model's tokens and reports fewer than the inputs hold
@@ -370,12 +379,7 @@ class Sending:
             return
         if isinstance(tokenizer, RemoteTokenizer) and not self.plan.piece_exact[batch.pieces].all():
             return  # counting again would cost a request per input
-        counts = [
-            int(self.bound[p])
-            if self.plan.piece_exact[p]
-            else len(tokenizer.encode_ordinary(self.plan.pieces[p]))  # type: ignore[union-attr]
-            for p in batch.pieces.tolist()
-        ]
+        counts = self._tokens(batch.pieces.tolist())
         specials = getattr(tokenizer, "special_tokens", 0)
         expected = sum(counts) + len(counts) * (specials if isinstance(specials, int) else 0)
         if prompt_tokens >= sum(counts):  # not below the text's own tokens: in case a server
