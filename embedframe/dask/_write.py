@@ -184,7 +184,7 @@ def finished(
     re-downloaded input), and the marker is brought up to date.
     """
     fs, root = _filesystem(target, storage_options)
-    found = _read_marker(target, storage_options)
+    found = _read_marker(fs, root)
     if found is None:
         return None
     wanted = json.loads(json.dumps(marker, default=str))
@@ -216,7 +216,7 @@ def finished(
 def unfinished(target: str, storage_options: Mapping[str, Any] | None, marker: Mapping[str, Any]) -> bool:
     """Whether ``target`` holds this same job, started and never finished (a crash, a killed
     scheduler task): its parts may be written again without ``overwrite=True``."""
-    found = _read_marker(target, storage_options)
+    found = _read_marker(*_filesystem(target, storage_options))
     wanted = json.loads(json.dumps(marker, default=str))
     return found is not None and "rows" not in found and found.get("job") == wanted
 
@@ -227,8 +227,7 @@ def write_started(target: str, storage_options: Mapping[str, Any] | None, marker
     _store_marker(fs, root, target, {"job": marker, "state": "started"})
 
 
-def _read_marker(target: str, storage_options: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    fs, root = _filesystem(target, storage_options)
+def _read_marker(fs: Any, root: str) -> dict[str, Any] | None:
     try:
         with fs.open(f"{root}/{MARKER}", "rb") as f:
             found = json.loads(f.read())
