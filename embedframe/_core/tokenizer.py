@@ -17,9 +17,9 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import tiktoken
 
@@ -37,6 +37,7 @@ __all__ = [
     "get_tokenizer",
     "load_hf_tokenizer",
     "token_counts",
+    "token_counts_or_bounds",
 ]
 
 
@@ -62,6 +63,21 @@ def token_counts(tokenizer: Tokenizer, texts: Sequence[str]) -> list[int]:
     if count is not None:
         return list(count(texts))
     return [len(tokenizer.encode_ordinary(t)) for t in texts]
+
+
+def token_counts_or_bounds(
+    tokenizer: object, bounds: Sequence[int], exact: Sequence[bool], text_of: Callable[[int], str]
+) -> list[int]:
+    """Each item's tokens: ``bounds[i]`` where ``exact[i]`` (or where ``tokenizer`` cannot
+    count), else ``text_of(i)`` counted now, the items to count in one batch."""
+    counts = [int(b) for b in bounds]
+    if not hasattr(tokenizer, "encode_ordinary"):
+        return counts
+    rest = [i for i, e in enumerate(exact) if not e]
+    counted = token_counts(cast(Tokenizer, tokenizer), [text_of(i) for i in rest])
+    for i, n in zip(rest, counted, strict=True):
+        counts[i] = n
+    return counts
 
 
 class LazyTokenizer:

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from .._core.combine import rows_from_texts, texts_from_pieces
 from .._core.pack import Batch, pack
 from .._core.plan import EMPTY, ERROR, NULL, Labels, Plan, make_plan
-from .._core.tokenizer import Tokenizer, token_counts
+from .._core.tokenizer import Tokenizer, token_counts_or_bounds
 from .._storage.cachewriter import CacheWriter
 from .._wire.http import SendStats
 from .._wire.limits import PROBE_TOKENS, paced_request_tokens
@@ -323,9 +323,9 @@ def count_tokens(
     tokenizer: Tokenizer,
 ) -> int:
     """Exact tokens of pieces ``todo`` (bounds where exact, else counted now, in one batch)."""
-    total = int(bound[exact].sum())
-    rest = [plan.pieces[int(todo[i])] for i in np.flatnonzero(~exact).tolist()]
-    return total + sum(token_counts(tokenizer, rest))
+    return sum(
+        token_counts_or_bounds(tokenizer, bound.tolist(), exact.tolist(), lambda i: plan.pieces[int(todo[i])])
+    )
 
 
 _open_caches: dict[str, VectorCache] = {}

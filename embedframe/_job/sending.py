@@ -27,7 +27,7 @@ import numpy.typing as npt
 from .._core.memory import empty_matrix
 from .._core.pack import Batch, pack
 from .._core.plan import ERROR, Plan
-from .._core.tokenizer import token_counts
+from .._core.tokenizer import token_counts_or_bounds
 from .._wire.http import SIZE_FIX, SIZE_SOURCE, Sender, SendStats, make_client
 from .._wire.refusals import (
     REQUESTED_TOKENS,
@@ -355,15 +355,12 @@ class Sending:
     def _tokens(self, pieces: list[int]) -> list[int]:
         """Each piece's tokens: its bound where that is exact (or nothing can count), else
         counted now, in one batch."""
-        tokenizer = self.config.tokenizer
-        counts = [int(self.bound[p]) for p in pieces]
-        if not hasattr(tokenizer, "encode_ordinary"):
-            return counts
-        rest = [i for i, p in enumerate(pieces) if not self.plan.piece_exact[p]]
-        counted = token_counts(tokenizer, [self.plan.pieces[pieces[i]] for i in rest])  # type: ignore[arg-type]
-        for i, n in zip(rest, counted, strict=True):
-            counts[i] = n
-        return counts
+        return token_counts_or_bounds(
+            self.config.tokenizer,
+            self.bound[pieces].tolist(),
+            self.plan.piece_exact[pieces].tolist(),
+            lambda i: self.plan.pieces[pieces[i]],
+        )
 
     def _check_usage(self, batch: Batch, prompt_tokens: int | None) -> None:
         """A server that counts the model's tokens and reports fewer than the inputs hold

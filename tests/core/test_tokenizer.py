@@ -11,7 +11,14 @@ import pytest
 
 from embedframe import local
 from embedframe._core.chunk import split_tokens
-from embedframe._core.tokenizer import ByteTokenizer, HFTokenizer, LazyTokenizer, file_sha256, get_tokenizer
+from embedframe._core.tokenizer import (
+    ByteTokenizer,
+    HFTokenizer,
+    LazyTokenizer,
+    file_sha256,
+    get_tokenizer,
+    token_counts_or_bounds,
+)
 from embedframe.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,3 +180,20 @@ def test_pickles_and_loads_once(hf: HFTokenizer) -> None:
     assert back.name == hf.name and back.sha256 == hf.sha256
     assert list(back.encode_ordinary("Pickled café")) == list(hf.encode_ordinary("Pickled café"))
     assert HFTokenizer(local.tokenizer_path())._tok is hf._tok
+
+
+def test_token_counts_or_bounds_counts_only_what_is_not_exact() -> None:
+    """Exact bounds are kept as they are; the rest are counted with the tokenizer; a tokenizer
+    that cannot count leaves every bound."""
+    texts = ["hello world", "a much longer sentence than the first", "x"]
+    enc = get_tokenizer("cl100k_base")
+    asked: list[int] = []
+
+    def text_of(i: int) -> str:
+        asked.append(i)
+        return texts[i]
+
+    got = token_counts_or_bounds(enc, [99, 99, 7], [False, False, True], text_of)
+    assert got == [len(enc.encode_ordinary(texts[0])), len(enc.encode_ordinary(texts[1])), 7]
+    assert asked == [0, 1]
+    assert token_counts_or_bounds(object(), [5, 6], [False, False], text_of) == [5, 6]
