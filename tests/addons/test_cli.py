@@ -19,7 +19,7 @@ import pytest
 import embedframe
 from embedframe import read_parquet, read_provenance, to_numpy
 from embedframe.cli import main
-from tests.support import API_KEY, DIM
+from tests.support import API_KEY, DIM, interruptible
 from tests.support.fakeserver import FakeServer, Fault, encoding, vector_for_text
 
 TEXTS = ["the first review", "the second review", None, "the first review", "a fifth one"]
@@ -47,13 +47,14 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, st
 
 
 def command(*argv: object, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """``python -m embedframe.cli ARGV`` as its own process."""
+    """``python -m embedframe.cli ARGV`` as its own process, which Ctrl-C (SIGINT) stops."""
     return subprocess.Popen(
         [sys.executable, "-m", "embedframe.cli", *map(str, argv)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, **(env or {})},
+        preexec_fn=interruptible,
     )
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 import embedframe
-from tests.support import API_KEY
+from tests.support import API_KEY, interruptible
 from tests.support.fakeserver import RecordedRequest, _Plan
 from tests.support.hookserver import Answer, Handler, HookedServer, resent_after_success
 
@@ -188,6 +188,7 @@ def test_ctrl_c_in_a_plain_script_stops_the_job(slow_server: HookedServer) -> No
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
     try:
         _wait_for(lambda: len(slow_server.requests) >= 3, 60, "the script's first requests")
