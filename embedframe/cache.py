@@ -75,9 +75,9 @@ from ._storage.shardfile import (
     write_shard,
 )
 from ._warn import warn
-from .config import CACHE_DIR_ENV, default_cache_dir
+from .config import CACHE_DIR_ENV, default_cache, default_cache_dir
 
-__all__ = ["CACHE_DIR_ENV", "CacheWarning", "VectorCache", "default_cache_dir"]
+__all__ = ["CACHE_DIR_ENV", "CacheWarning", "VectorCache", "default_cache", "default_cache_dir"]
 
 KEY_BYTES = 32
 

@@ -89,7 +89,20 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-inputs-per-request", type=int)
     parser.add_argument("--max-tokens-per-request", type=int)
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the vector cache")
-    parser.add_argument("--cache-dir", help="vector cache folder (default: the user cache dir)")
+    parser.add_argument(
+        "--cache-dir",
+        help="vector cache folder or fsspec URL, e.g. s3://bucket/vectors "
+        "(default: $EMBEDFRAME_CACHE_DIR, else the user cache dir)",
+    )
+    parser.add_argument(
+        "--cache-storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an fsspec option for a URL cache, e.g. endpoint_url=http://minio:9000 (repeatable; "
+        "VALUE is read as JSON where it parses: true, 3, {...}); pass credentials in the "
+        "environment instead (AWS_*, FSSPEC_S3_*): command lines are visible",
+    )
 
 
 def _config_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -114,6 +127,27 @@ def _config_options(args: argparse.Namespace) -> dict[str, Any]:
         options["cache"] = False
     elif args.cache_dir:
         options["cache"] = args.cache_dir
+    if args.cache_storage_option:
+        options["cache_storage_options"] = _storage_options(args.cache_storage_option)
+    return options
+
+
+def _storage_options(items: list[str]) -> dict[str, Any]:
+    """``--cache-storage-option`` items as fsspec options: ``KEY=VALUE``, the value as JSON
+    where it parses, else as text. Values are never echoed (they may be credentials)."""
+    options: dict[str, Any] = {}
+    for n, item in enumerate(items, 1):
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ConfigError(
+                f"--cache-storage-option #{n} must be KEY=VALUE with KEY an option name, "
+                "e.g. --cache-storage-option endpoint_url=http://127.0.0.1:9000"
+            )
+        try:
+            options[key] = json.loads(text)
+        except ValueError:
+            options[key] = text
     return options
 
 
@@ -200,7 +234,9 @@ _FLAGS = {
     "max_inputs_per_request": "--max-inputs-per-request",
     "max_tokens_per_request": "--max-tokens-per-request",
     "concurrency": "--concurrency",
+    "cache": "--cache-dir",
     "cache_dir": "--cache-dir",
+    "cache_storage_options": "--cache-storage-option",
     "host": "--host",
     "port": "--port",
 }
@@ -215,6 +251,8 @@ def for_cli(message: str) -> str:
 
     def flag(found: re.Match[str]) -> str:
         name, value = _FLAGS[found.group(1)], found.group(2)
+        if found.group(1) == "cache" and value == "False":
+            return "--no-cache"
         if value == "True":
             return name
         if value.startswith("{"):

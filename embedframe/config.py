@@ -64,14 +64,30 @@ def _from_environment() -> dict[str, str]:
     return {name: value for name, var in _ENV.items() if (value := environment(var)) is not None}
 
 
-def default_cache_dir() -> Path:
-    """The cache directory: ``$EMBEDFRAME_CACHE_DIR`` if set, else the user's cache dir + ``vectors``."""
+def default_cache() -> Path | str:
+    """Where ``cache=True`` keeps the vector cache: ``$EMBEDFRAME_CACHE_DIR`` if set (a
+    directory, a ``file://`` URL, or an fsspec URL such as ``s3://bucket/vectors``, returned
+    as the URL), else the user's cache dir + ``vectors``."""
     override = environment(CACHE_DIR_ENV)
     if override is not None:
-        return Path(override).expanduser()
+        if is_remote(override):
+            return override
+        return local_path(override, what=f"${CACHE_DIR_ENV}")
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("embedframe")) / "vectors"
+
+
+def default_cache_dir() -> Path:
+    """The local directory ``cache=True`` uses (see :func:`default_cache`); a
+    :class:`ConfigError` where ``$EMBEDFRAME_CACHE_DIR`` is an object-store URL."""
+    where = default_cache()
+    if isinstance(where, str):
+        raise ConfigError(
+            f"${CACHE_DIR_ENV} is the URL {public_location(where)!r}, not a local directory; "
+            "unset it, or pass cache='a/local/folder', where a local directory is needed"
+        )
+    return where
 
 
 def hf_hub_cache() -> Path:
@@ -298,7 +314,11 @@ class EmbedConfig:
 
     @property
     def cache_url(self) -> str | None:
-        """The cache's fsspec URL (not ``file://``), or ``None`` for a local cache or none."""
+        """The cache's fsspec URL (not ``file://``), or ``None`` for a local cache or none;
+        ``cache=True`` takes ``$EMBEDFRAME_CACHE_DIR``'s URL where it holds one."""
+        if self.cache is True:
+            where = default_cache()
+            return where if isinstance(where, str) else None
         if isinstance(self.cache, str) and is_remote(self.cache):
             return self.cache.strip()
         return None
@@ -483,6 +503,8 @@ class EmbedConfig:
                 )
         if isinstance(self.cache, str) and is_url(self.cache):
             check_url(self.cache, what="cache")
+        elif self.cache is True and (url := self.cache_url) is not None:
+            check_url(url, what=f"${CACHE_DIR_ENV}")
 
 
 # help() and inspect show the options (the generated __init__'s), not __new__'s **options.

@@ -55,7 +55,7 @@ from .. import api
 from .._core.plan import sendable
 from .._job.backend import resolve_backend
 from .._storage.cachestore import is_remote, local_path, public_location
-from ..config import EmbedConfig, default_cache_dir, resolve_config
+from ..config import EmbedConfig, default_cache, resolve_config
 from ..errors import ConfigError, InputError
 from ..estimate import Estimate
 from ..options import EmbedOptions, takes_options
@@ -356,7 +356,8 @@ def _job_config(config: EmbedConfig | None, options: Mapping[str, Any]) -> Embed
     cfg = resolve_config(config, options)
     changes: dict[str, Any] = {"progress": False}
     if cfg.cache is True:
-        changes["cache"] = str(default_cache_dir().expanduser().absolute())
+        where = default_cache()  # $EMBEDFRAME_CACHE_DIR as the client sees it
+        changes["cache"] = where if isinstance(where, str) else str(where)
     elif cfg.cache is not False and cfg.cache_url is None:
         changes["cache"] = str(local_path(cfg.cache, what="the vector cache"))
     return cfg.derive(**changes)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -95,6 +96,73 @@ def test_embed_writes_the_file_and_prints_a_summary(
     code, _, stderr = cli(capsys, "embed", csv_input, "-c", "text", "-o", tmp_path / "again.parquet", *base)
     assert code == 0 and "0 tokens billed, 0 requests, 3 cache hits" in stderr
     assert len(server.requests) == first + 1  # only the first cached run sent anything
+
+
+def test_a_cache_in_a_bucket_named_by_flags_pays_once_and_its_options_are_never_shown(
+    tmp_path: Path, csv_input: Path, server: FakeServer, s3_server: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--cache-dir s3://... with --cache-storage-option KEY=VALUE (JSON where it parses): a second output
+    of the same job is filled from the bucket alone, and no option value is ever printed."""
+    from embedframe._job import engine as _engine
+
+    flags = ["--cache-dir", f"s3://{s3_server.new_bucket()}/vectors"]
+    for key, value in s3_server.options.items():
+        flags += ["--cache-storage-option", f"{key}={value if isinstance(value, str) else json.dumps(value)}"]
+    base = ["embed", csv_input, "-c", "text", "--base-url", server.url, "--api-key", API_KEY, *flags]
+    code, _, first = cli(capsys, *base, "-o", tmp_path / "a.parquet")
+    assert code == 0 and "0 cache hits" in first and server.requests
+    server.reset()
+    _engine._open_caches.clear()  # as a fresh process: nothing but the bucket
+    code, _, again = cli(capsys, *base, "-o", tmp_path / "b.parquet")
+    assert code == 0 and "0 requests, 3 cache hits" in again and server.requests == []
+    a, b = read_parquet(tmp_path / "a.parquet"), read_parquet(tmp_path / "b.parquet")
+    pd.testing.assert_frame_equal(a, b)
+    assert "SECRET" not in first + again
+
+
+def test_a_cache_in_a_bucket_named_by_the_environment_alone(
+    tmp_path: Path, csv_input: Path, server: FakeServer, s3_server: Any
+) -> None:
+    """As an ETL job runs it: $EMBEDFRAME_CACHE_DIR=s3://... and fsspec's own $FSSPEC_S3 (endpoint,
+    credentials); the second run of another output is served from the bucket."""
+    env = {
+        "EMBEDFRAME_CACHE_DIR": f"s3://{s3_server.new_bucket()}/vectors",
+        "FSSPEC_S3": json.dumps(s3_server.options),
+        "OPENAI_API_KEY": API_KEY,
+    }
+    outputs = []
+    for name in ("a", "b"):
+        proc = command(
+            "embed",
+            csv_input,
+            "-c",
+            "text",
+            "-o",
+            tmp_path / f"{name}.parquet",
+            "--base-url",
+            server.url,
+            "--no-progress",
+            env=env,
+        )
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, stderr
+        outputs.append(stderr)
+    assert "0 cache hits" in outputs[0] and "0 requests, 3 cache hits" in outputs[1]
+    assert len(server.requests) == 1 and "SECRET" not in "".join(outputs)
+
+
+def test_a_malformed_or_misplaced_cache_storage_option_exits_2_without_echoing_it(
+    tmp_path: Path, csv_input: Path, server: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An option that is not KEY=VALUE, or one for a local cache, exits 2 with the fix and without the value."""
+    base = ["embed", csv_input, "-c", "text", "-o", tmp_path / "out.parquet", "--base-url", server.url]
+    code, _, stderr = cli(
+        capsys, *base, "--cache-storage-option", "key=K", "--cache-storage-option", "S-SECRET"
+    )
+    assert code == 2 and "--cache-storage-option #2 must be KEY=VALUE" in stderr and "SECRET" not in stderr
+    code, _, stderr = cli(capsys, *base, "--cache-storage-option", "secret=S-SECRET")
+    assert code == 2 and "are for an fsspec URL cache (--cache-dir s3://bucket/path)" in stderr
+    assert "SECRET" not in stderr and server.requests == []
 
 
 def test_embed_drop_null_vectors_writes_only_rows_with_a_vector(
@@ -592,6 +660,8 @@ def test_for_cli_turns_python_options_into_flags() -> None:
     assert for_cli("pass file_encoding='latin-1'") == "pass --encoding latin-1"
     assert for_cli("e.g. dtype={'code': 'str'}") == "e.g. --dtype code=str"
     assert for_cli("pass dimensions=... to get") == "pass --dimensions ... to get"
+    assert for_cli("pass cache='s3://b/v'") == "pass --cache-dir s3://b/v"
+    assert for_cli("or cache=False") == "or --no-cache"
     assert for_cli("the server said x=1 and model_x=2") == "the server said x=1 and model_x=2"
 
 

@@ -182,6 +182,19 @@ def test_cache_location_is_a_path_or_an_fsspec_url(tmp_path: Path) -> None:
         edask._job_config(None, {"base_url": "http://127.0.0.1:9/v1", "cache": "nosuchfs://bucket/vectors"})
 
 
+def test_cache_true_takes_the_clients_environment_to_every_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cache=True is pinned to $EMBEDFRAME_CACHE_DIR as the client sees it: an absolute path, or its URL as it is."""
+    monkeypatch.setenv("EMBEDFRAME_CACHE_DIR", "memory://bucket/from-env")
+    assert edask._job_config(None, {"base_url": "http://127.0.0.1:9/v1"}).cache == "memory://bucket/from-env"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EMBEDFRAME_CACHE_DIR", "relative/cache")
+    assert edask._job_config(None, {"base_url": "http://127.0.0.1:9/v1"}).cache == str(
+        tmp_path / "relative/cache"
+    )
+
+
 # ---------------------------------------------------------------------------- on the cluster
 
 

@@ -23,8 +23,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from embedframe import ConfigError
 from embedframe._storage.shardfile import open_shard, write_parquet_shard
-from embedframe.cache import CACHE_DIR_ENV, CacheWarning, VectorCache, default_cache_dir
+from embedframe.cache import CACHE_DIR_ENV, CacheWarning, VectorCache, default_cache, default_cache_dir
 
 NS = VectorCache.namespace(
     base_url="http://127.0.0.1:8000/v1", model="m", dimensions=None, encoding="cl100k_base", long_text="chunk"
@@ -436,6 +437,20 @@ def test_default_cache_dir_honours_the_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv(CACHE_DIR_ENV)
     default = default_cache_dir()
     assert default.name == "vectors" and "embedframe" in str(default)
+
+
+def test_the_default_cache_may_be_a_url_and_only_then_is_not_a_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """EMBEDFRAME_CACHE_DIR may name an object store (kept as its URL) or a file:// URL (a path);
+    asking for a local directory where it is an object store says so, without its credentials."""
+    monkeypatch.setenv(CACHE_DIR_ENV, (tmp_path / "here").as_uri())
+    assert default_cache() == default_cache_dir() == tmp_path / "here"
+    monkeypatch.setenv(CACHE_DIR_ENV, " s3://user:PW-SECRET@bucket/vectors ")
+    assert default_cache() == "s3://user:PW-SECRET@bucket/vectors"
+    with pytest.raises(ConfigError, match=r"EMBEDFRAME_CACHE_DIR is the URL 's3://bucket/vectors'") as caught:
+        default_cache_dir()
+    assert "SECRET" not in str(caught.value)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+import embedframe
 from embedframe import ConfigError, EmbedConfig, VectorCache
 from embedframe._job import engine as _engine
 from embedframe.cache import CacheWarning
@@ -182,6 +183,33 @@ def test_pandas_job_resumes_from_an_s3_cache(
         + [repr(c) for c in _engine._open_caches.values()]
     )
     assert "SECRET" not in shown and "***" in repr(cfg)
+
+
+def test_a_job_with_the_default_cache_uses_the_bucket_the_environment_names(
+    server: FakeServer, s3_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EMBEDFRAME_CACHE_DIR=s3://... is where cache=True keeps vectors: a fresh process's same job sends nothing."""
+    import s3fs
+
+    bucket = s3_server.new_bucket()
+    monkeypatch.setenv("EMBEDFRAME_CACHE_DIR", f"s3://{bucket}/vectors")
+    cfg = EmbedConfig(
+        base_url=server.url, api_key=API_KEY, progress=False, cache_storage_options=s3_server.options
+    )
+    assert cfg.cache is True and cfg.cache_url == f"s3://{bucket}/vectors" and cfg.cache_dir is None
+    texts = pd.Series([f"from the environment {i}" for i in range(30)])
+    first = embedframe.embed(texts, config=cfg)
+    assert server.requests
+    server.reset()
+    _engine._open_caches.clear()  # as a fresh process: nothing but the bucket
+    again = embedframe.embed(texts, config=cfg)
+    assert server.requests == []
+    pd.testing.assert_series_equal(again, first)
+    assert s3fs.S3FileSystem(**s3_server.options).ls(f"{bucket}/vectors")
+    monkeypatch.setenv("EMBEDFRAME_CACHE_DIR", "nosuchfs://user:PW-SECRET@bucket/vectors")
+    with pytest.raises(ConfigError, match=r"EMBEDFRAME_CACHE_DIR") as caught:
+        EmbedConfig(base_url=server.url)
+    assert "SECRET" not in str(caught.value) and "nosuchfs://bucket/vectors" in str(caught.value)
 
 
 def test_secrets_in_a_cache_url_or_its_options_are_never_shown() -> None:
