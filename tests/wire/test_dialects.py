@@ -107,7 +107,10 @@ def test_a_bare_413_halves_until_it_fits_and_remembers(config: EmbedConfig) -> N
         statuses = [r.status for r in srv.requests]
         fits = statuses.index(200)  # the job's first request (its probe): 85, then 42, then 21 inputs
         assert fits >= 2 and statuses[:fits] == [413] * fits, "halved until it fits"
-        assert 413 not in statuses[fits:], "and the size that fits is kept"
+        # the others start at the probe's first answer, so a request cut before the size was
+        # learned may still be refused after it; none cut later is
+        late = statuses[fits:].count(413)
+        assert late <= config.concurrency - 1, "and the size that fits is kept"
         accepted = [len(r.inputs) for r in srv.requests if r.status == 200]
         assert max(accepted) <= 40 and sum(accepted) == 300
     np.testing.assert_array_equal(to_numpy(out), expected(TEXTS))
