@@ -356,8 +356,7 @@ def _job_config(config: EmbedConfig | None, options: Mapping[str, Any]) -> Embed
     cfg = resolve_config(config, options)
     changes: dict[str, Any] = {"progress": False}
     if cfg.cache is True:
-        where = default_cache()  # $EMBEDFRAME_CACHE_DIR as the client sees it
-        changes["cache"] = where if isinstance(where, str) else str(where)
+        changes["cache"] = str(default_cache())  # $EMBEDFRAME_CACHE_DIR as the client sees it
     elif cfg.cache is not False and cfg.cache_url is None:
         changes["cache"] = str(local_path(cfg.cache, what="the vector cache"))
     return cfg.derive(**changes)
