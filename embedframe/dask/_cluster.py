@@ -15,8 +15,8 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, cast
+from dataclasses import dataclass, field
+from typing import Any
 
 from .._wire.limits import Gate, RateLimiter, shared_limits
 from ..config import EmbedConfig
@@ -73,22 +73,13 @@ class Cluster:
     def sending(self) -> Iterator[None]:
         """Within the job's pause and this process's share of its budget: the user's limits
         (already divided), and ``1/shares`` of what the server reports it allows."""
-        gate = _gate(self.pause, self.cluster_pause)
-        limiter = cast(
-            RateLimiter,
-            _once(
-                (self.name, "budget"),
-                lambda: RateLimiter(self.requests_per_minute, self.tokens_per_minute, share=1 / self.shares),
-            ),
-        )
-        with _process_lock(self.name):
-            semaphore = _semaphore(self.name, self.shares)
-            semaphore.acquire()
+        with _in_process(self) as state, state.lock:
+            state.semaphore.acquire()
             try:
-                with shared_limits(gate=gate, limiter=limiter):
+                with shared_limits(gate=state.gate, limiter=state.limiter):
                     yield
             finally:
-                semaphore.release()
+                state.semaphore.release()
 
 
 def share_limits(cfg: EmbedConfig, workers: int | None) -> tuple[EmbedConfig, int]:
@@ -140,26 +131,69 @@ def start_pause(name: str) -> bool:
 
 # ------------------------------------------------------------------- one of each per process
 
-_per_job: dict[str, Any] = {}
-_per_job_lock = threading.Lock()
+_JOB_IDLE_S = 600.0
+"""A process forgets a job it has not sent for in this long (a long-lived worker runs many)."""
 
 
-def _once(key: tuple[str, str], make: Any) -> Any:
-    """One object per process and key (a job's lock, semaphore, budget or pause)."""
-    with _per_job_lock:
-        found = _per_job.get("\0".join(key))
-        if found is None:
-            found = _per_job["\0".join(key)] = make()
-        return found
+@dataclass
+class _JobState:
+    """What one process keeps of a job across the partitions it runs."""
+
+    lock: threading.Lock
+    """One partition of the job at a time in this process."""
+    semaphore: Any
+    limiter: RateLimiter
+    gate: Gate
+    users: int = 0
+    used: float = field(default_factory=time.monotonic)
 
 
-def _process_lock(name: str) -> threading.Lock:
-    return cast(threading.Lock, _once((name, "lock"), threading.Lock))
+_jobs: dict[str, _JobState] = {}
+_jobs_lock = threading.Lock()
 
 
-def _semaphore(name: str, leases: int) -> Any:
-    """The job's semaphore: a ``distributed.Semaphore`` on a worker, else a local one."""
-    return _once((name, "semaphore"), lambda: _make_semaphore(name, leases))
+@contextlib.contextmanager
+def _in_process(cluster: Cluster) -> Iterator[_JobState]:
+    """This process's state of ``cluster``'s job, made on first use; other jobs unused for
+    :data:`_JOB_IDLE_S` are forgotten (a later partition of one makes its state again:
+    a fresh budget and pause, which an idle job has no use for)."""
+    with _jobs_lock:
+        _forget_idle(time.monotonic())
+        state = _jobs.get(cluster.name)
+        if state is None:
+            state = _jobs[cluster.name] = _JobState(
+                lock=threading.Lock(),
+                semaphore=_make_semaphore(cluster.name, cluster.shares),
+                limiter=RateLimiter(
+                    cluster.requests_per_minute, cluster.tokens_per_minute, share=1 / cluster.shares
+                ),
+                gate=_make_gate(cluster.pause, cluster.cluster_pause),
+            )
+        state.users += 1
+    try:
+        yield state
+    finally:
+        with _jobs_lock:
+            state.users -= 1
+            state.used = time.monotonic()
+
+
+def _forget_idle(now: float) -> None:
+    """Drop the jobs no partition uses and none has used for :data:`_JOB_IDLE_S` (lock held)."""
+    for name, state in list(_jobs.items()):
+        if state.users == 0 and now - state.used >= _JOB_IDLE_S:
+            del _jobs[name]
+            _stop_refreshing(state.semaphore)
+
+
+def _stop_refreshing(semaphore: Any) -> None:
+    """Stop a ``distributed.Semaphore``'s lease refresh, a callback its worker's event loop
+    would otherwise run every few seconds for as long as the process lives. The semaphore
+    itself stays on the scheduler: other processes of the job may still use it."""
+    refresh = getattr(semaphore, "refresh_callback", None)
+    loop = getattr(semaphore, "loop", None)
+    if refresh is not None and loop is not None:
+        loop.add_callback(refresh.stop)
 
 
 def _make_semaphore(name: str, leases: int) -> Any:
@@ -174,11 +208,6 @@ def _make_semaphore(name: str, leases: int) -> Any:
     semaphore = Semaphore(max_leases=leases, name=name)  # type: ignore[no-untyped-call]
     semaphore.register()  # type: ignore[no-untyped-call]
     return semaphore
-
-
-def _gate(name: str, cluster: bool) -> Gate:
-    """The job's pause in this process: one for all its threads, seen cluster-wide if ``cluster``."""
-    return cast(Gate, _once((name, "gate"), lambda: _make_gate(name, cluster)))
 
 
 def _make_gate(name: str, cluster: bool) -> Gate:

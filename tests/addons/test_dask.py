@@ -158,6 +158,27 @@ def test_rate_limits_are_split_into_shares() -> None:
     )
 
 
+def test_a_process_forgets_a_job_idle_for_long_but_never_one_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process drops a job's lock, budget and pause once it is idle for _JOB_IDLE_S, never while a partition sends; a forgotten job runs again."""
+    from embedframe.dask import _cluster
+
+    monkeypatch.setattr(_cluster, "_JOB_IDLE_S", 0.0)
+    cfg = EmbedConfig(base_url="http://127.0.0.1:9/v1", requests_per_minute=600)
+    a, b, c = (_cluster.Cluster.start(cfg, 1) for _ in range(3))
+    with a.sending():
+        with b.sending():
+            assert {a.name, b.name} <= set(_cluster._jobs)
+        budget = _cluster._jobs[a.name].limiter
+        with c.sending():  # b is idle now; a still sends
+            assert a.name in _cluster._jobs and b.name not in _cluster._jobs
+    with a.sending():  # forgotten when it entered, then made again
+        assert _cluster._jobs[a.name].limiter is not budget
+        assert c.name not in _cluster._jobs
+    monkeypatch.setattr(_cluster, "_JOB_IDLE_S", 600.0)
+    with b.sending():
+        assert a.name in _cluster._jobs  # idle for less than _JOB_IDLE_S: kept
+
+
 def test_a_partition_digest_follows_its_texts_and_index_and_takes_any_value() -> None:
     """The digest a finished to_parquet records: the same for the same texts and index (object or
     Arrow strings), different for another text or index, and defined for unhashable bad rows."""
@@ -465,6 +486,52 @@ def test_limits_learned_from_the_server_are_split_among_workers(client: Any, tse
     assert len(refused) <= 1, (
         f"{len(refused)} requests refused: the workers together went over the server's rate"
     )
+
+
+def _set_job_idle_s(seconds: float) -> None:
+    from embedframe.dask import _cluster
+
+    _cluster._JOB_IDLE_S = seconds
+
+
+def _jobs_here() -> list[str]:
+    from embedframe.dask import _cluster
+
+    return sorted(_cluster._jobs)
+
+
+def _refreshing(names: list[str]) -> list[str]:
+    """The names among ``names`` of this process's semaphores that still refresh their leases."""
+    import gc
+
+    return sorted(
+        o.name
+        for o in gc.get_objects()
+        if isinstance(o, distributed.Semaphore) and o.name in names and o.refresh_callback.is_running()
+    )
+
+
+def test_a_worker_forgets_an_idle_job_and_stops_its_lease_refresh(client: Any, tserver: TimedServer) -> None:
+    """On real workers, a finished job's state goes when a later job starts after _JOB_IDLE_S: its semaphore stops refreshing."""
+    ddf = dd.from_pandas(pd.DataFrame({"text": [f"idle job {i}" for i in range(40)]}), npartitions=2)
+    cfg = cfg_for(tserver, max_inputs_per_request=5)
+    ddf.embed.column("text", config=cfg, vector_size=DIM).compute()
+    first = {w: names for w, names in client.run(_jobs_here).items() if names}
+    assert first, "the job kept its state on the workers that ran it"
+    assert all(client.run(_refreshing, names, workers=[w])[w] == names for w, names in first.items())
+    client.run(_set_job_idle_s, 0.0)
+    try:
+        ddf = dd.from_pandas(pd.DataFrame({"text": [f"next job {i}" for i in range(40)]}), npartitions=2)
+        ddf.embed.column("text", config=cfg, vector_size=DIM).compute()
+        second = client.run(_jobs_here)
+        ran = [w for w in first if set(second[w]) - set(first[w])]  # workers that sent for the new job
+        assert ran, "the new job ran on a worker that ran the first"
+        time.sleep(0.2)  # the stop is scheduled on the worker's event loop
+        for worker in ran:
+            assert not set(first[worker]) & set(second[worker])
+            assert client.run(_refreshing, first[worker], workers=[worker])[worker] == []
+    finally:
+        client.run(_set_job_idle_s, 600.0)
 
 
 def test_a_429_pauses_every_worker(client: Any, tserver: TimedServer) -> None:
