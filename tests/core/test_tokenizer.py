@@ -109,6 +109,7 @@ def test_counts_equal_sentence_transformers_on_nasty_inputs(hf: HFTokenizer, st_
     """Emoji, CJK, Hangul, control characters, ligatures and typed special tokens count the same."""
     texts = [local.clean_text(t) for t in NASTY]
     assert [len(hf.encode_ordinary(t)) for t in NASTY] == _st_counts(st_tokenizer, texts)
+    assert hf.count(NASTY) == _st_counts(st_tokenizer, texts)  # the batch path, without offsets
 
 
 @needs_local
