@@ -78,14 +78,13 @@ from ._tasks import (
 )
 from ._write import (
     WRITTEN_META,
-    finished,
+    existing_job,
     inputs_of,
     job_marker,
     prepare_local_dir,
     prepare_remote_dir,
     remove_marker,
     series_digest,
-    unfinished,
     write_marker,
     write_part,
     write_started,
@@ -254,13 +253,16 @@ def to_parquet(
     provenance = attached_provenance(ddf._meta)
     marker = job_marker(provenance, ddf.npartitions, {"text_hash_column": text_hash_column, **kwargs})
     content = functools.partial(_input_content, provenance, ddf.npartitions)
-    if not overwrite and (rows := finished(target, storage_options, marker, content)) is not None:
+    prior = None if overwrite else existing_job(target, storage_options, marker, content)
+    if prior is not None and prior.rows is not None:
         # The same job, finished: nothing to send or write (a scheduler's rerun).
         log.info(
-            "%s already holds this job, finished (%d rows): nothing to do", public_location(target), rows
+            "%s already holds this job, finished (%d rows): nothing to do",
+            public_location(target),
+            prior.rows,
         )
-        return _delayed(int)(rows) if not compute else None
-    if not overwrite and unfinished(target, storage_options, marker):
+        return _delayed(int)(prior.rows) if not compute else None
+    if prior is not None:
         # The same job, stopped before it finished: its parts are written again (the
         # vector cache spares what was paid), no overwrite=True needed for a retry.
         log.info("%s holds this job, unfinished: writing its parts again", public_location(target))

@@ -9,6 +9,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ from ..parquet import write_parquet
 __all__ = [
     "MARKER",
     "WRITTEN_META",
-    "finished",
+    "Existing",
+    "existing_job",
     "inputs_of",
     "job_marker",
     "prepare_local_dir",
@@ -29,7 +31,6 @@ __all__ = [
     "remove_marker",
     "series_digest",
     "text_columns",
-    "unfinished",
     "write_marker",
     "write_part",
     "write_started",
@@ -168,15 +169,24 @@ def job_marker(
     return {"identity": strip(dict(provenance or {})), "parts": parts, "options": strip(dict(options))}
 
 
-def finished(
+@dataclass(frozen=True)
+class Existing:
+    """This same job, found in the target directory."""
+
+    rows: int | None
+    """The rows it wrote, every part there; ``None``: started and never finished (a crash,
+    a killed scheduler task), so its parts may be written again without ``overwrite=True``."""
+
+
+def existing_job(
     target: str,
     storage_options: Mapping[str, Any] | None,
     marker: Mapping[str, Any],
     content: Callable[[], list[str] | None] | None = None,
-) -> int | None:
-    """The rows written when ``target`` already holds this same job, finished (every part
-    there); ``None`` when it holds no finished job. Another job's output raises, naming what
-    differs.
+) -> Existing | None:
+    """This job as ``target`` already holds it (one read of the marker); ``None`` when it
+    holds no job, or a finished one with parts missing. Another job's output raises,
+    naming what differs.
 
     Dask's token of an input read from files changes with their modification times. When
     only that token differs, ``content()`` (the digests of the input's partitions, read now;
@@ -202,7 +212,7 @@ def finished(
                 "differ); pass overwrite=True to replace it, or write to another directory"
             )
     if "rows" not in found:
-        return None  # started, never finished: see unfinished()
+        return Existing(rows=None)  # a started marker has no content: its job passed as equal
     width = max(5, len(str(int(marker["parts"]) - 1)))
     names = {f"part.{i:0{width}d}.parquet" for i in range(int(marker["parts"]))}
     present = {str(p).rstrip("/").rpartition("/")[2] for p in fs.ls(root, detail=False)}
@@ -210,15 +220,7 @@ def finished(
         return None
     if found.get("job") != wanted:
         _store_marker(fs, root, target, {**found, "job": wanted})
-    return int(found["rows"])
-
-
-def unfinished(target: str, storage_options: Mapping[str, Any] | None, marker: Mapping[str, Any]) -> bool:
-    """Whether ``target`` holds this same job, started and never finished (a crash, a killed
-    scheduler task): its parts may be written again without ``overwrite=True``."""
-    found = _read_marker(*_filesystem(target, storage_options))
-    wanted = json.loads(json.dumps(marker, default=str))
-    return found is not None and "rows" not in found and found.get("job") == wanted
+    return Existing(rows=int(found["rows"]))
 
 
 def write_started(target: str, storage_options: Mapping[str, Any] | None, marker: Mapping[str, Any]) -> None:
